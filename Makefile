@@ -1,11 +1,14 @@
 # Entry points; see README.md.
-.PHONY: test lint sanity unit integration molecule bootstrap freeze
+.PHONY: test lint sanity unit lab-tests integration molecule bootstrap freeze
 
 test:
 	hack/test.sh
 
 lint sanity unit integration molecule:
 	hack/test.sh $@
+
+lab-tests:
+	hack/test.sh lab
 
 bootstrap:
 	hack/bootstrap.sh
