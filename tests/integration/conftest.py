@@ -1,0 +1,84 @@
+"""Fixtures shared by the integration tests: run real ansible-playbook against this checkout's collection."""
+
+import json
+import os
+import subprocess
+import sys
+import textwrap
+
+import pytest
+
+REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+
+class PlaybookResult:
+    """The outcome of one ansible-playbook run, read from the ansible.posix.json callback."""
+
+    def __init__(self, completed):
+        self.returncode = completed.returncode
+        self.stderr = completed.stderr
+        try:
+            self.report = json.loads(completed.stdout)
+        except ValueError:
+            raise AssertionError('ansible-playbook printed no JSON report:\n%s\n%s'
+                                 % (completed.stdout, completed.stderr)) from None
+
+    @property
+    def stats(self):
+        return self.report['stats']
+
+    def changed(self, host='localhost'):
+        return self.stats[host]['changed']
+
+    def failed(self, host='localhost'):
+        return self.stats[host]['failures'] + self.stats[host]['unreachable']
+
+    def task(self, name, host='localhost'):
+        """The result of the task called ``name`` on ``host`` (the last one, if several share the name)."""
+        found = None
+        for play in self.report['plays']:
+            for task in play['tasks']:
+                if task['task']['name'] == name and host in task['hosts']:
+                    found = task['hosts'][host]
+        if found is None:
+            raise AssertionError('no task named %r ran on %s' % (name, host))
+        return found
+
+
+@pytest.fixture
+def run_playbook(tmp_path):
+    """Run a playbook given as YAML text; returns a PlaybookResult. Fails the test when ansible-playbook fails,
+    unless ``expect_failure=True``."""
+
+    def run(playbook, extra_vars=None, check=False, diff=False, expect_failure=False, inventory=None, env=None):
+        path = tmp_path / 'playbook.yml'
+        path.write_text(textwrap.dedent(playbook))
+        if inventory is None:
+            inventory = str(tmp_path / 'inventory.ini')
+            with open(inventory, 'w', encoding='utf-8') as handle:
+                handle.write('localhost ansible_connection=local\n')
+        command = [os.path.join(os.path.dirname(sys.executable), 'ansible-playbook'), '-i', inventory, str(path)]
+        if extra_vars:
+            command += ['-e', json.dumps(extra_vars)]
+        if check:
+            command.append('--check')
+        if diff:
+            command.append('--diff')
+        run_env = dict(os.environ)
+        run_env.update({
+            'ANSIBLE_STDOUT_CALLBACK': 'ansible.posix.json',
+            'ANSIBLE_COLLECTIONS_PATH': os.path.join(REPO, '.build', 'collections'),
+            'ANSIBLE_LOCALHOST_WARNING': 'false',
+            'ANSIBLE_INVENTORY_UNPARSED_WARNING': 'false',
+            'ANSIBLE_PYTHON_INTERPRETER': sys.executable,
+            'ANSIBLE_NOCOLOR': '1',
+        })
+        run_env.update(env or {})
+        completed = subprocess.run(command, capture_output=True, text=True, env=run_env, cwd=str(tmp_path),
+                                   check=False)
+        result = PlaybookResult(completed)
+        if not expect_failure:
+            assert result.returncode == 0, json.dumps(result.report, indent=1)[-6000:] + result.stderr
+        return result
+
+    return run
