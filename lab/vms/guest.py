@@ -87,8 +87,14 @@ def _real_directory(path):
 
 
 def set_identity(root, hostname, address, fqdn=None):
-    """/etc/hostname and the hosts entries GCE adds: the instance's address and names, the metadata server."""
+    """/etc/hostname, the hosts entries GCE adds (the instance's address and names, the metadata server) and
+    GCE's resolver: the metadata server, unreachable in the lab (no route), so lookups fail at once."""
     _write(root, '/etc/hostname', hostname + '\n')
+    search = ''
+    if fqdn:
+        zone_domain = fqdn.split('.', 1)[1]
+        search = f'search {zone_domain} {zone_domain.split(".", 1)[1]} google.internal\n'
+    _write(root, '/etc/resolv.conf', f'{search}nameserver 169.254.169.254\n')
     names = f'{fqdn} {hostname}' if fqdn else hostname
     _write(root, '/etc/hosts', (
         '127.0.0.1\tlocalhost\n'

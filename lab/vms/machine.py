@@ -7,6 +7,7 @@ needs no terminal. SIGTERM to nspawn powers the VM off cleanly.
 """
 
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -35,7 +36,8 @@ def mount_points():
     """Mount points of the host mount namespace, unescaped."""
     with open('/proc/self/mounts', encoding='utf-8') as handle:
         fields = [line.split()[1] for line in handle]
-    return [field.encode().decode('unicode_escape') for field in fields]
+    # The kernel writes space, tab, newline and backslash in paths as octal escapes.
+    return [re.sub(r'\\([0-7]{3})', lambda match: chr(int(match.group(1), 8)), field) for field in fields]
 
 
 class Vm:

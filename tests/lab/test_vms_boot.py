@@ -104,6 +104,16 @@ def test_metadata_user_logs_in_and_systemd_is_running(lab):
     assert result.stdout.split() == ['running', 'istio-gce', 'istio-gce.us-west2-a.c.lab-project.internal', '0']
 
 
+def test_names_resolve_as_on_gce_without_reaching_the_host_resolver(lab):
+    result = lab.ssh('alice', lab.alice_key, 'getent hosts istio-gce metadata.google.internal; cat /etc/resolv.conf')
+    assert result.returncode == 0, result.stderr
+    lines = [line.split() for line in result.stdout.splitlines()]
+    assert lines[:2] == [[lab.address, 'istio-gce.us-west2-a.c.lab-project.internal', 'istio-gce'],
+                         ['169.254.169.254', 'metadata.google.internal']]
+    assert 'search us-west2-a.c.lab-project.internal c.lab-project.internal google.internal\nnameserver 169.254.169.254' \
+        in result.stdout
+
+
 def test_key_not_in_metadata_is_refused_and_metadata_updates_apply_live(lab):
     refused = lab.ssh('bob', lab.bob_key, 'true')
     assert refused.returncode == 255 and 'Permission denied' in refused.stderr
