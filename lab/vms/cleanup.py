@@ -11,7 +11,7 @@ import shutil
 import signal
 
 from lab.net import netns
-from lab.net.commands import run, wait_for
+from lab.net.commands import LabCommandError, run, wait_for
 from lab.net.names import LabNames
 from lab.vms.machine import mount_points
 
@@ -78,7 +78,11 @@ def cleanup(prefix, state_dir=None):
     names = LabNames(prefix)
     _stop_processes(lab_processes(names))
     for mount_point in lab_mounts(names):
-        run(['umount', mount_point])
+        try:
+            run(['umount', mount_point])
+        except LabCommandError:
+            # Still busy (a shell's working directory, say): detach it now, the kernel frees it when unused.
+            run(['umount', '--lazy', mount_point])
     for namespace in netns.names():
         if names.is_lab_netns(namespace):
             netns.delete(namespace)
