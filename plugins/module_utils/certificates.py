@@ -65,7 +65,7 @@ def key_spec(key_type, key_size=None, curve=None):
 
 def generate_key(spec):
     """A new private key for a spec from ``key_spec``."""
-    kind, _, detail = spec.partition('-')
+    kind, detail = spec.split('-', 1)
     if kind == 'rsa':
         return rsa.generate_private_key(public_exponent=65537, key_size=int(detail))
     curves = {'secp256r1': ec.SECP256R1, 'secp384r1': ec.SECP384R1}
@@ -104,7 +104,7 @@ def _name(subject):
 
 
 def _general_name(san):
-    kind, _, value = san.partition(':')
+    kind, value = san.split(':', 1)
     return x509.DNSName(value) if kind == 'DNS' else x509.UniformResourceIdentifier(value)
 
 

@@ -27,14 +27,13 @@ description:
     changed, the certificate is within O(renew_before) of its expiry, or O(force=true). Chain and root files that
     merely differ from what they must hold are rewritten without issuing anew.
   - Every option is checked before anything is written. Private keys are written with mode C(0600) and O(dest) is
-    kept at mode C(0700), whatever O(mode) says. Files are replaced atomically.
+    kept at mode C(0700), whatever O(mode) says. Files are replaced atomically; O(unsafe_writes) is not used.
 author:
-  - meshbridge maintainers
+  - meshbridge maintainers (@meshbridge)
 requirements:
   - cryptography >= 41.0
 extends_documentation_fragment:
   - ansible.builtin.action_common_attributes
-  - ansible.builtin.action_common_attributes.files
   - ansible.builtin.files
 attributes:
   check_mode:
@@ -52,12 +51,6 @@ attributes:
     support: full
   platform:
     platforms: posix
-  safe_file_operations:
-    support: partial
-    details:
-      - Files are replaced atomically with their final mode, but O(unsafe_writes) is not honoured.
-  vault:
-    support: none
   action_group:
     description: Use C(group/meshbridge.istio_vm.istio_vm) in C(module_defaults) to set defaults for this module.
     support: full
