@@ -321,11 +321,16 @@ class CertIssuer:
         }
 
     def _validity(self, ttl, signer):
+        """(not_before, not_after) of a certificate issued now; a signed one ends no later than its signer."""
         not_after = self.now + ttl
         if signer is not None and certs.not_after(signer.cert) < not_after:
             not_after = certs.not_after(signer.cert)
-            self.module.warn('The %s certificate is cut short to expire with its signer at %s; renew the signer.'
-                             % (self.kind, _iso(not_after)))
+            renew_before = self._duration('renew_before')
+            consequence = 'renew the signer'
+            if renew_before is not None and not_after - self.now <= renew_before:
+                consequence = 'until the signer is renewed, every run issues a new certificate'
+            self.module.warn('The %s certificate is cut short to expire with its signer at %s; %s.'
+                             % (self.kind, _iso(not_after), consequence))
         return self.now - BACKDATE, not_after
 
     def _cert_mode(self):

@@ -38,6 +38,7 @@ CERTIFICATES = """
             signer: "{{ base }}/mesh-west"
             namespace: default
             service_account: "{{ item }}"
+            key_type: "{{ workload_key_type }}"
           loop: [a, b, c]
         - name: Workload b of another mesh
           meshbridge.istio_vm.cert_issue:
@@ -46,6 +47,7 @@ CERTIFICATES = """
             signer: "{{ base }}/other-west"
             namespace: default
             service_account: b
+            key_type: "{{ workload_key_type }}"
 """
 
 
@@ -98,9 +100,10 @@ def exchange(port, root_cert, client_dir=None):
 
 
 @pytest.mark.envoy
-def test_envoy_accepts_only_the_allowed_peer_of_the_mesh(run_playbook, tmp_path):
+@pytest.mark.parametrize('workload_key_type', ['rsa', 'ecdsa'])
+def test_envoy_accepts_only_the_allowed_peer_of_the_mesh(run_playbook, tmp_path, workload_key_type):
     base = str(tmp_path)
-    run_playbook(CERTIFICATES, extra_vars={'base': base})
+    run_playbook(CERTIFICATES, extra_vars={'base': base, 'workload_key_type': workload_key_type})
     root_cert = os.path.join(base, 'mesh-root', 'root-cert.pem')
 
     with Envoy(listener_config(os.path.join(base, 'mesh-a'), root_cert), tmp_path) as envoy:

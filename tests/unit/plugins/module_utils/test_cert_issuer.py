@@ -181,6 +181,9 @@ def test_workload_never_outlives_its_signer(tmp_path):
     leaf, intermediate = read_certs(str(tmp_path / 'w' / 'cert-chain.pem'))
     assert leaf.not_valid_after_utc == intermediate.not_valid_after_utc
     assert 'renew the signer' in json.dumps(result['warnings'])
+    again = ok(kind='workload', dest=str(tmp_path / 'w'), signer=str(tmp_path / 'ca'), namespace='n',
+               service_account='s', key_type='ecdsa', renew_before='12h', ttl='24h')
+    assert again['issued'] and 'every run issues a new certificate' in json.dumps(again['warnings'])
 
 
 def test_workload_signed_directly_by_root_has_leaf_only_chain(hierarchy, tmp_path):
