@@ -2,9 +2,11 @@
 
 import contextlib
 import datetime
+import grp
 import io
 import json
 import os
+import pwd
 import stat
 
 import pytest
@@ -216,12 +218,22 @@ def test_key_types(hierarchy, tmp_path, key_type, extra, expected):
 
 
 def test_owner_group_and_mode_options(hierarchy, tmp_path):
-    result = workload(hierarchy, tmp_path / 'w', mode='0640', owner='root', group='root')
+    result = workload(hierarchy, tmp_path / 'w', mode='0640')
     assert mode_of(result['files']['chain']) == 0o640 and mode_of(result['files']['root']) == 0o640
     assert mode_of(result['files']['key']) == 0o600 and mode_of(tmp_path / 'w') == 0o700
     # a symbolic mode is applied after the write
     again = workload(hierarchy, tmp_path / 'w', mode='u=rw,g=,o=')
     assert again['changed'] and not again['issued'] and mode_of(result['files']['chain']) == 0o600
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason='changing the owner of a file needs root')
+def test_owner_and_group_apply_to_directory_and_every_file(hierarchy, tmp_path):
+    nobody = pwd.getpwnam('nobody')
+    result = workload(hierarchy, tmp_path / 'w', owner='nobody', group=grp.getgrgid(nobody.pw_gid).gr_name)
+    for path in [tmp_path / 'w'] + list(result['files'].values()):
+        assert (os.stat(path).st_uid, os.stat(path).st_gid) == (nobody.pw_uid, nobody.pw_gid), path
+    assert mode_of(result['files']['key']) == 0o600
+    assert not workload(hierarchy, tmp_path / 'w', owner='nobody', group=grp.getgrgid(nobody.pw_gid).gr_name)['changed']
 
 
 # ---- idempotence and renewal --------------------------------------------------------------------------------------
@@ -293,6 +305,22 @@ def test_certificate_from_another_ca_is_reissued(hierarchy, tmp_path):
     workload(hierarchy, tmp_path / 'w', signer=str(tmp_path / 'other-root'))
     result = workload(hierarchy, tmp_path / 'w')
     assert result['issued'] and any('not signed by the given CA' in reason for reason in result['reasons'])
+
+
+def test_new_root_cascades_down_the_hierarchy(tmp_path):
+    root, ca, leaf = str(tmp_path / 'root'), str(tmp_path / 'ca'), str(tmp_path / 'w')
+
+    def issue_all(**root_params):
+        return [ok(kind='root', dest=root, key_type='ecdsa', **root_params),
+                ok(kind='intermediate', dest=ca, signer=root, cluster_name='c', key_type='ecdsa'),
+                ok(kind='workload', dest=leaf, signer=ca, namespace='n', service_account='s', key_type='ecdsa')]
+
+    issue_all()
+    assert [result['changed'] for result in issue_all()] == [False, False, False]
+    rotated = issue_all(force=True)
+    assert [result['issued'] for result in rotated] == [True, True, True]
+    assert 'not signed by the given CA' in rotated[1]['reasons'][0] and 'not signed by the given CA' in rotated[2]['reasons'][0]
+    assert read_certs(str(tmp_path / 'w' / 'root-cert.pem')) == read_certs(str(tmp_path / 'root' / 'root-cert.pem'))
 
 
 def test_renewal_window(hierarchy, tmp_path):
