@@ -6,8 +6,8 @@ import pytest
 
 from lab.gcp.backends import BackendError
 from lab.gcp.operations import REAL_DURATIONS
-from tests.lab.conftest import PROJECT
-from tests.lab.gcp_calls import COMPUTE, assert_google_error, firewall, instance, wait_done
+from tests.lab.gcp_lab import PROJECT
+from tests.lab.gcp_lab import COMPUTE, assert_google_error, firewall, instance, wait_done
 
 
 def test_firewall_insert_runs_as_an_operation_and_reaches_the_vm_backend(session, gcp, backends):
@@ -226,7 +226,7 @@ def test_injected_operation_failure_leaves_no_instance(session, gcp):
     (RuntimeError('no free instance address left'), 'RuntimeError: no free instance address left'),
 ])
 def test_backend_failure_fails_the_operation(session, gcp, backends, failure, message):
-    backends[1].fail_with = failure
+    backends[1].failures.append(failure)
     done = wait_done(session, session.post(COMPUTE + 'zones/us-west2-a/instances', json=instance()).json())
     assert done['error']['errors'][0]['message'] == message
     assert_google_error(session.get(COMPUTE + 'zones/us-west2-a/instances/istio-gce'), 404, 'NOT_FOUND')
