@@ -95,7 +95,12 @@ def test_instance_insert_gets_an_address_and_boots_in_the_vm_backend(session, gc
     created = backends[1].created[-1]
     assert created['name'] == 'istio-gce' and created['networkInterfaces'][0]['networkIP'] == '10.168.0.20'
     assert created['metadata']['items'][0] == {'key': 'ssh-keys', 'value': 'ansible:ssh-ed25519 AAAAC3Nza lab'}
-    assert backends[1].firewall_calls[-1][2][0]['name'] == 'istio-gce'
+    _network, rules, instances = backends[1].firewall_calls[-1]
+    assert [i['name'] for i in instances] == ['istio-gce']
+    # The project's default rules are in force for a VM even when no rule was ever written.
+    assert [r['name'] for r in rules] == ['default-allow-icmp', 'default-allow-internal', 'default-allow-ssh']
+    # ... and they reached the backend before the VM booted.
+    assert backends[1].firewall_calls[0][1] == rules
     second = wait_done(session, session.post(COMPUTE + 'zones/us-west2-a/instances', json=instance(name='istio-gce-2')).json())
     assert session.get(second['targetLink']).json()['networkInterfaces'][0]['networkIP'] == '10.168.0.21'
 
