@@ -1,6 +1,7 @@
 """The Kubernetes API stand-in as the lab runs it: the daemon, state kept across restarts, extra tokens, and the
 lifecycle rules of namespaces, finalizers and the status subresource."""
 
+import base64
 import json
 import os
 import signal
@@ -103,3 +104,27 @@ def test_unknown_paths_are_404(tmp_path, path):
     with running_kube_api(tmp_path) as kube:
         code, status = _Client(kube).call('GET', path)
         assert code == 404 and status['reason'] == 'NotFound'
+
+
+def test_revisioned_istiod_without_cacerts_publishes_its_self_signed_root(tmp_path):
+    with running_kube_api(tmp_path, deployment_ready_seconds=0.05) as kube:
+        client = _Client(kube)
+        client.call('POST', '/api/v1/namespaces', {'metadata': {'name': 'istio-system'}})
+        client.call('POST', '/apis/apps/v1/namespaces/istio-system/deployments', {
+            'metadata': {'name': 'istiod-1-27'}, 'spec': {
+                'selector': {'matchLabels': {'app': 'istiod'}},
+                'template': {'metadata': {'labels': {'app': 'istiod'}},
+                             'spec': {'containers': [{'name': 'discovery', 'image': 'pilot:1.27'}]}}}})
+        watch = requests.get(kube.url + '/api/v1/namespaces/default/configmaps', verify=kube.ca_path, timeout=20,
+                             params={'watch': '1', 'fieldSelector': 'metadata.name=istio-ca-root-cert',
+                                     'timeoutSeconds': '10'},
+                             headers={'Authorization': 'Bearer ' + kube.token}, stream=True)
+        published = json.loads(next(watch.iter_lines()))['object']
+        watch.close()
+        code, own_ca = client.call('GET', '/api/v1/namespaces/istio-system/secrets/istio-ca-secret')
+        assert code == 200 and own_ca['type'] == 'istio.io/ca-root'
+        assert published['metadata']['labels'] == {'istio.io/config': 'true'}
+        assert published['data']['root-cert.pem'] == base64.b64decode(own_ca['data']['ca-cert.pem']).decode()
+        verify = subprocess.run(['openssl', 'x509', '-noout', '-subject'], input=published['data']['root-cert.pem'],
+                                capture_output=True, text=True, check=True)
+        assert 'O = cluster.local' in verify.stdout
