@@ -111,6 +111,7 @@ class KubeApiServer:
     def start(self):
         self.controllers.start()
         self._restore()
+        self.controllers.resync()
         self._bootstrap()
         self._thread = threading.Thread(target=self._httpd.serve_forever, name='kube-api', daemon=True)
         self._thread.start()
