@@ -223,6 +223,14 @@ def test_custom_resources_follow_their_crd_schema(api, kube):
     assert 'must be of type integer' in fields['spec.template.ports.grpc']['message']
     assert fields['spec.probe.httpGet.scheme']['reason'] == 'FieldValueNotSupported'
 
+    both = copy.deepcopy(group)
+    both['metadata']['name'] = 'both'
+    both['spec']['probe']['tcpSocket'] = {'port': 3550}
+    with pytest.raises(ApiException) as refused:
+        groups.create(both, namespace='vms')
+    assert _status(refused.value)[1]['details']['causes'][0]['message'].endswith(
+        'must validate one and only one schema (oneOf)')
+
     entries = api.resources.get(api_version='networking.istio.io/v1', kind='WorkloadEntry')
     with pytest.raises(ApiException) as refused:
         entries.create({'apiVersion': 'networking.istio.io/v1', 'kind': 'WorkloadEntry', 'metadata': {'name': 'e'},
