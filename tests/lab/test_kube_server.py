@@ -128,3 +128,18 @@ def test_revisioned_istiod_without_cacerts_publishes_its_self_signed_root(tmp_pa
         verify = subprocess.run(['openssl', 'x509', '-noout', '-subject'], input=published['data']['root-cert.pem'],
                                 capture_output=True, text=True, check=True)
         assert 'O = cluster.local' in verify.stdout
+
+
+def test_unknown_fields_of_builtin_kinds_are_dropped_with_a_warning_unless_strict(tmp_path):
+    with running_kube_api(tmp_path) as kube:
+        body = {'metadata': {'name': 'settings'}, 'data': {'a': 'b'}, 'dta': {'typo': 'x'}}
+        headers = {'Authorization': 'Bearer ' + kube.token}
+        url = kube.url + '/api/v1/namespaces/default/configmaps'
+        warned = requests.post(url, json=body, headers=headers, verify=kube.ca_path, timeout=10)
+        assert warned.status_code == 201 and 'dta' not in warned.json()
+        assert warned.headers['Warning'] == '299 - "unknown field \\"dta\\""'
+        strict = requests.post(url, json=dict(body, metadata={'name': 'other'}), params={'fieldValidation': 'Strict'},
+                               headers=headers, verify=kube.ca_path, timeout=10)
+        assert strict.status_code == 400
+        assert strict.json()['message'] == ('ConfigMap in version "v1" cannot be handled as a ConfigMap: '
+                                            'strict decoding error: unknown field "dta"')
