@@ -244,9 +244,11 @@ class ApiHandler(http.server.BaseHTTPRequestHandler):
             content_type = (self.headers.get('Content-Type') or '').split(';')[0].strip()
             if content_type not in patching.PATCH_TYPES:
                 raise errors.unsupported_media_type(content_type)
+            options = self._write_options(request)
+            if content_type == patching.APPLY_PATCH and not request.param('fieldManager'):
+                options.manager = ''  # apply never falls back to the user agent: the caller must name itself
             existed = objects.find(rtype, namespace, name) is not None
-            patched, warnings = objects.patch(rtype, version, namespace, name, content_type, body,
-                                              self._write_options(request), subresource)
+            patched, warnings = objects.patch(rtype, version, namespace, name, content_type, body, options, subresource)
             self._send_json(200 if existed else 201, patched, warnings)
         elif method == 'DELETE' and name is not None:
             options = self._decode_body(body) or {}

@@ -217,8 +217,8 @@ class ObjectApi:
             return self._finish_update(rtype, version, old, obj, options, subresource)
 
     def _apply(self, rtype, version, namespace, name, body, options, subresource):
-        if not options.manager or options.manager == 'unknown':
-            raise errors.bad_request('PATCH, application/apply-patch+yaml requires fieldManager to be set')
+        if not options.manager:
+            raise errors.bad_request('fieldManager is required for apply requests')
         try:
             applied = yaml.safe_load(body)
         except yaml.YAMLError as exc:

@@ -143,3 +143,15 @@ def test_unknown_fields_of_builtin_kinds_are_dropped_with_a_warning_unless_stric
         assert strict.status_code == 400
         assert strict.json()['message'] == ('ConfigMap in version "v1" cannot be handled as a ConfigMap: '
                                             'strict decoding error: unknown field "dta"')
+
+
+def test_apply_requires_a_field_manager_and_dry_run_stores_nothing(tmp_path):
+    with running_kube_api(tmp_path) as kube:
+        client = _Client(kube)
+        path = '/api/v1/namespaces/default/configmaps/applied'
+        applied = {'apiVersion': 'v1', 'kind': 'ConfigMap', 'metadata': {'name': 'applied'}, 'data': {'a': 'b'}}
+        code, status = client.call('PATCH', path, applied, 'application/apply-patch+yaml')
+        assert code == 400 and status['message'] == 'fieldManager is required for apply requests'
+        code, created = client.call('PATCH', path + '?fieldManager=lab&dryRun=All', applied, 'application/apply-patch+yaml')
+        assert code == 201 and created['data'] == {'a': 'b'}
+        assert client.call('GET', path)[0] == 404
