@@ -1,4 +1,4 @@
-"""Fixtures shared by the integration tests: run real ansible-playbook against this checkout's collection."""
+"""Fixtures shared by all tests: run real ansible-playbook against this checkout's collection."""
 
 import json
 import os
@@ -8,7 +8,7 @@ import textwrap
 
 import pytest
 
-REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
 class PlaybookResult:
