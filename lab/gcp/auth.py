@@ -151,6 +151,15 @@ class TokenAuthority:
                            detail_message='Insufficient Permission')
         return email
 
+    def identify(self, token):
+        """The email of the account a live access token was issued to, or None (for other stand-ins that accept
+        Google access tokens, as GKE's API server does)."""
+        with self._lock:
+            issued = self._tokens.get(token)
+        if issued is None or issued[2] <= time.time():
+            return None
+        return issued[0]
+
     def check_project(self, project, permission):
         """Only the projects that have lab service accounts exist; elsewhere the caller has no permission."""
         if project not in self.projects:

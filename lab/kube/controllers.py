@@ -66,10 +66,12 @@ def _self_signed_root():
 
 
 class Controllers:
-    """The controller loop. ``cluster_ca_pem`` goes into kube-root-ca.crt; ``lb_range`` feeds LoadBalancers."""
+    """The controller loop. ``cluster_ca_pem`` goes into kube-root-ca.crt; ``lb_range`` feeds LoadBalancers;
+    ``on_lb_address(ip)`` makes an address real before a Service shows it (the lab puts it in the cluster's netns)."""
 
-    def __init__(self, objects, cluster_ca_pem, lb_range, deployment_ready_seconds, log=print):
+    def __init__(self, objects, cluster_ca_pem, lb_range, deployment_ready_seconds, log=print, on_lb_address=None):
         self.objects = objects
+        self.on_lb_address = on_lb_address
         self.registry = objects.registry
         self.cluster_ca_pem = cluster_ca_pem
         self.lb_network = ipaddress.ip_network(lb_range)
@@ -228,6 +230,8 @@ class Controllers:
         ingress = ((service.get('status') or {}).get('loadBalancer') or {}).get('ingress')
         if spec.get('type') == 'LoadBalancer' and not ingress:
             address = self._free_lb_address(spec.get('loadBalancerIP'))
+            if self.on_lb_address:
+                self.on_lb_address(address)
             self._set_status('', 'services', service, {'loadBalancer': {'ingress': [{'ip': address, 'ipMode': 'VIP'}]}})
         elif spec.get('type') != 'LoadBalancer' and ingress:
             self._set_status('', 'services', service, {'loadBalancer': {}})

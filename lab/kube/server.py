@@ -45,7 +45,7 @@ class KubeApiServer:
     """
 
     def __init__(self, state_dir, host='127.0.0.1', port=0, deployment_ready_seconds=0.2, lb_range='10.168.8.0/24',
-                 service_cidr='10.8.0.0/20', issuer=None, extra_authenticators=(), log=None):
+                 service_cidr='10.8.0.0/20', issuer=None, extra_authenticators=(), log=None, on_lb_address=None):
         self.state_dir = state_dir
         os.makedirs(state_dir, mode=0o700, exist_ok=True)
         self._log_handle = log
@@ -72,7 +72,7 @@ class KubeApiServer:
             auth.ServiceAccountAuthenticator(self.issuer, self.audiences, self._service_account_uid),
             *extra_authenticators)
         self.controllers = Controllers(self.objects, self.ca.cert_pem.decode(), lb_range, deployment_ready_seconds,
-                                       log=self.log)
+                                       log=self.log, on_lb_address=on_lb_address)
         self._thread = None
         self.kubeconfig = os.path.join(state_dir, 'kubeconfig')
         _write_private(self.kubeconfig, self.kubeconfig_text())

@@ -1,0 +1,142 @@
+"""The whole lab in one process: the local internet, Google's APIs, a Kubernetes API per GKE cluster, and VMs.
+
+``python -m lab up`` runs a ``World`` in a background process; ``python -m lab down`` stops it and removes every
+namespace, process, mount and file it made. The GCP stand-in owns the resources; the backends here make them real:
+a cluster becomes a Kubernetes API stand-in at its endpoint plus a network namespace with its node, pod and
+LoadBalancer addresses; an instance becomes a systemd-nspawn VM (``lab.vms.Fleet``).
+"""
+
+import json
+import os
+import shutil
+import threading
+
+from lab.gcp import service
+from lab.gcp.backends import BackendError, ClusterBackend
+from lab.internet.client import write_env_file
+from lab.kube.server import KubeApiServer
+from lab.net import addresses
+from lab.vms import lifecycle
+
+PROJECT = 'meshbridge-lab'
+# Every cluster gets its own slice of the LoadBalancer range, so two clusters never hand out the same address.
+_LB_SLICE_PREFIX = 27
+
+
+def lb_range(cluster_number):
+    """Cluster N's LoadBalancer addresses: the N-th /27 of the lab's LB range."""
+    slices = list(addresses.LOAD_BALANCERS.subnets(new_prefix=_LB_SLICE_PREFIX))
+    if not 1 <= cluster_number <= len(slices):
+        raise BackendError('the lab has LoadBalancer room for %d clusters' % len(slices))
+    return slices[cluster_number - 1]
+
+
+class GoogleTokenAuthenticator:
+    """Accepts Google access tokens the lab issued, as GKE's API server accepts the caller's Google identity."""
+
+    def __init__(self, authority):
+        self._authority = authority
+
+    def __call__(self, token):
+        email = self._authority.identify(token)
+        if email is None:
+            return None
+        return {'username': email, 'groups': ['system:authenticated']}
+
+
+class KubeClusters(ClusterBackend):
+    """GKE clusters as Kubernetes API stand-ins on ``<endpoint>:443`` with their network namespaces on the VPC."""
+
+    def __init__(self, state_dir, vpc, deployment_ready_seconds=2.0):
+        self.state_dir = state_dir
+        self.vpc = vpc
+        self.deployment_ready_seconds = deployment_ready_seconds
+        self.authority = None           # the GCP stand-in's TokenAuthority, set once it exists
+        self._servers = {}
+        self._lock = threading.Lock()
+
+    def create_cluster(self, spec):
+        network = self.vpc.add_cluster(spec.name, spec.number, spec.cluster_ipv4_cidr)
+        try:
+            server = KubeApiServer(
+                os.path.join(self.state_dir, spec.name), host=spec.endpoint, port=443,
+                deployment_ready_seconds=self.deployment_ready_seconds, lb_range=str(lb_range(spec.number)),
+                service_cidr=spec.services_ipv4_cidr, extra_authenticators=[GoogleTokenAuthenticator(self.authority)],
+                on_lb_address=network.add_lb_address)
+            server.start()
+        except Exception:
+            self.vpc.remove_cluster(spec.name)
+            raise
+        with self._lock:
+            self._servers[spec.name] = server
+        return server.ca.cert_pem.decode()
+
+    def delete_cluster(self, spec):
+        with self._lock:
+            server = self._servers.pop(spec.name, None)
+        if server is not None:
+            server.stop()
+        try:
+            self.vpc.remove_cluster(spec.name)
+        except LookupError:
+            pass        # never got its namespace: nothing to remove
+        shutil.rmtree(os.path.join(self.state_dir, spec.name), ignore_errors=True)
+
+    def stop(self):
+        with self._lock:
+            servers, self._servers = list(self._servers.values()), {}
+        for server in servers:
+            server.stop()
+
+
+class World:
+    """Everything ``lab up`` starts, with its files under ``state_dir``."""
+
+    def __init__(self, state_dir, prefix='mbl-', project=PROJECT, proxy_port=3128, settings=None,
+                 deployment_ready_seconds=2.0, isolated_controller=False):
+        self.state_dir = os.path.abspath(state_dir)
+        self.prefix = prefix
+        # Tests that run beside another lab keep the controller end in a namespace of their own (docs/dev/lab.md).
+        self.isolated_controller = isolated_controller
+        self.project = project
+        self.proxy_port = proxy_port
+        self.settings = settings
+        self.deployment_ready_seconds = deployment_ready_seconds
+        self.fleet = None
+        self.clusters = None
+        self.gcp = None
+
+    @property
+    def info_file(self):
+        return os.path.join(self.state_dir, 'lab.json')
+
+    def start(self):
+        os.makedirs(self.state_dir, mode=0o700, exist_ok=True)
+        self.fleet = lifecycle.up(os.path.join(self.state_dir, 'vms'), self.prefix, self.isolated_controller)
+        self.clusters = KubeClusters(os.path.join(self.state_dir, 'clusters'), self.fleet.vpc,
+                                     self.deployment_ready_seconds)
+        self.gcp = service.start(self.state_dir, self.clusters, self.fleet, self.project, self.proxy_port,
+                                 self.settings)
+        self.clusters.authority = self.gcp.gcp.authority
+        env = dict(self.gcp.env, GCP_PROJECT=self.project, GCP_AUTH_KIND='serviceaccount',
+                   GCP_SERVICE_ACCOUNT_FILE=self.gcp.key_file, MESHBRIDGE_LAB_STATE=self.state_dir)
+        write_env_file(self.gcp.env_file, env)
+        info = {
+            'pid': os.getpid(), 'prefix': self.prefix, 'project': self.project, 'proxy': self.gcp.proxy.url,
+            'env_file': self.gcp.env_file, 'service_account_file': self.gcp.key_file, 'account': self.gcp.account,
+            'controller_address': str(addresses.CONTROLLER), 'vpc_subnet': str(addresses.SUBNET),
+        }
+        with open(self.info_file + '.tmp', 'w', encoding='utf-8') as handle:
+            json.dump(info, handle, indent=2)
+        os.replace(self.info_file + '.tmp', self.info_file)
+        return self
+
+    def stop(self):
+        """Stop the servers and the VMs; namespaces and files are removed by ``lab down`` (``lifecycle.down``)."""
+        if self.gcp is not None:
+            self.gcp.stop()
+        if self.clusters is not None:
+            self.clusters.stop()
+        if self.fleet is not None:
+            for name in self.fleet.names():
+                self.fleet.delete_instance(name)

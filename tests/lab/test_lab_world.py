@@ -1,0 +1,120 @@
+"""The assembled lab: a GKE cluster made through the API is a Kubernetes API the caller's Google token opens, with its
+LoadBalancer addresses on the VPC; an instance is a VM reachable over SSH; stopping the lab leaves nothing behind."""
+
+import json
+import os
+import subprocess
+
+import pytest
+from google.auth.transport.requests import AuthorizedSession, Request
+from google.oauth2 import service_account
+
+from lab.gcp.operations import Settings
+from lab.net import netns
+from lab.vms import lifecycle
+from lab.world import World
+from tests.lab.gcp_lab import COMPUTE, CONTAINER, instance, wait_done
+from vm_lab import leftovers, unique_names
+
+pytestmark = pytest.mark.lab
+
+KUBECTL = '/usr/bin/kubectl'
+
+
+@pytest.fixture
+def world(tmp_path):
+    names = unique_names()
+    lab = World(str(tmp_path / 'lab'), prefix=names.prefix, proxy_port=0, isolated_controller=True,
+                settings=Settings(time_scale=0.002, rate_429=0.0, rate_503=0.0), deployment_ready_seconds=0.2)
+    try:
+        lab.start()
+        yield lab, names
+    finally:
+        lab.stop()
+        lifecycle.down(lab.state_dir, names.prefix)
+    assert not leftovers(names)
+    assert not os.path.exists(lab.state_dir)
+
+
+def _session(lab):
+    credentials = service_account.Credentials.from_service_account_file(
+        lab.gcp.key_file, scopes=['https://www.googleapis.com/auth/cloud-platform'])
+    return credentials, AuthorizedSession(credentials)
+
+
+def _lab_env(lab, monkeypatch):
+    for name, value in lab.gcp.env.items():
+        monkeypatch.setenv(name, value)
+
+
+def _kubeconfig(path, cluster, token):
+    config = {
+        'apiVersion': 'v1', 'kind': 'Config', 'current-context': 'west',
+        'clusters': [{'name': 'west', 'cluster': {'server': 'https://' + cluster['endpoint'],
+                                                  'certificate-authority-data': cluster['masterAuth']['clusterCaCertificate']}}],
+        'users': [{'name': 'me', 'user': {'token': token}}],
+        'contexts': [{'name': 'west', 'context': {'cluster': 'west', 'user': 'me'}}],
+    }
+    path.write_text(json.dumps(config))
+    return str(path)
+
+
+def _kubectl(kubeconfig, *args, stdin=None):
+    return subprocess.run([KUBECTL, '--kubeconfig', kubeconfig] + list(args), input=stdin, capture_output=True,
+                          text=True, timeout=60, check=False)
+
+
+def test_cluster_is_a_kubernetes_api_opened_by_the_google_token(world, tmp_path, monkeypatch):
+    lab, names = world
+    _lab_env(lab, monkeypatch)
+    credentials, session = _session(lab)
+    created = session.post(CONTAINER + 'locations/us-west2-a/clusters', json={'cluster': {
+        'name': 'west', 'initialNodeCount': 1, 'ipAllocationPolicy': {'useIpAliases': True}}})
+    assert created.status_code == 200, created.text
+    assert 'error' not in wait_done(session, created.json(), timeout=60)
+    cluster = session.get(CONTAINER + 'locations/us-west2-a/clusters/west').json()
+    assert (cluster['endpoint'], cluster['clusterIpv4Cidr']) == ('127.0.10.1', '10.4.0.0/14')
+
+    credentials.refresh(Request())
+    kubeconfig = _kubeconfig(tmp_path / 'kubeconfig', cluster, credentials.token)
+    listed = _kubectl(kubeconfig, 'get', 'namespaces', '-o', 'name')
+    assert listed.returncode == 0, listed.stderr
+    assert 'namespace/default' in listed.stdout.split()
+
+    forged = _kubectl(_kubeconfig(tmp_path / 'forged', cluster, 'ya29.forged'), 'get', 'namespaces')
+    assert forged.returncode != 0 and 'Unauthorized' in forged.stderr
+
+    service = {'apiVersion': 'v1', 'kind': 'Service', 'metadata': {'name': 'gateway', 'namespace': 'default'},
+               'spec': {'type': 'LoadBalancer', 'selector': {'app': 'gateway'}, 'ports': [{'port': 15012}]}}
+    assert _kubectl(kubeconfig, 'apply', '-f', '-', stdin=json.dumps(service)).returncode == 0
+    waited = _kubectl(kubeconfig, 'wait', 'service/gateway', '--for=jsonpath={.status.loadBalancer.ingress[0].ip}',
+                      '--timeout=30s')
+    assert waited.returncode == 0, waited.stderr
+    address = _kubectl(kubeconfig, 'get', 'service', 'gateway', '-o',
+                       'jsonpath={.status.loadBalancer.ingress[0].ip}').stdout
+    held = subprocess.run(['ip', '-n', names.cluster_netns('west'), '-j', 'addr', 'show'], capture_output=True,
+                          text=True, check=True).stdout
+    assert address.startswith('10.168.8.') and '"%s"' % address in held
+
+
+def test_instance_is_a_vm_reached_over_ssh_with_its_metadata_key(world, tmp_path, monkeypatch):
+    lab, names = world
+    _lab_env(lab, monkeypatch)
+    _credentials, session = _session(lab)
+    key = str(tmp_path / 'ops')
+    subprocess.run(['ssh-keygen', '-q', '-t', 'ed25519', '-N', '', '-f', key], check=True)
+    with open(key + '.pub', encoding='ascii') as handle:
+        public = handle.read().strip()
+    inserted = session.post(COMPUTE + 'zones/us-west2-a/instances',
+                            json=instance(metadata={'items': [{'key': 'ssh-keys', 'value': 'ops:' + public}]}))
+    assert inserted.status_code == 200, inserted.text
+    assert 'error' not in wait_done(session, inserted.json(), timeout=120)
+    address = session.get(COMPUTE + 'zones/us-west2-a/instances/istio-gce').json()['networkInterfaces'][0]['networkIP']
+
+    ssh = ['ssh', '-F', '/dev/null', '-i', key, '-o', 'BatchMode=yes', '-o', 'StrictHostKeyChecking=no',
+           '-o', 'UserKnownHostsFile=/dev/null', '-o', 'ConnectTimeout=5', 'ops@' + address,
+           'systemctl is-system-running']
+    result = subprocess.run(netns.command(names.controller_netns, ssh), capture_output=True, text=True, timeout=60,
+                            check=False)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == 'running'
