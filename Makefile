@@ -1,5 +1,5 @@
 # Entry points; see README.md.
-.PHONY: test lint sanity unit lab-tests integration molecule bootstrap freeze
+.PHONY: test lint sanity unit lab-tests integration molecule bootstrap freeze lab-up lab-down lab-status
 
 test:
 	hack/test.sh
@@ -19,3 +19,13 @@ freeze:
 	.build/freeze/bin/pip install -q -r requirements-dev.txt
 	{ echo '# Full pinned tree for requirements-dev.txt (pip freeze of the test venv). Regenerate with: make freeze'; \
 	  .build/freeze/bin/pip freeze; } > constraints.txt
+
+# The lab: local stand-ins for GCP, Kubernetes and the internet, with real VMs (docs/dev/lab.md).
+lab-up: bootstrap
+	.venv/bin/python -m lab up
+
+lab-down:
+	.venv/bin/python -m lab down
+
+lab-status:
+	.venv/bin/python -m lab status
