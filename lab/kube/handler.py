@@ -9,7 +9,7 @@ import urllib.parse
 
 import yaml
 
-from lab.kube import errors, openapi, patching, token_api
+from lab.kube import errors, openapi, patching, scale, token_api
 from lab.kube.objects import WriteOptions
 
 _FIELD_VALIDATION = ('Strict', 'Warn', 'Ignore')
@@ -222,6 +222,9 @@ class ApiHandler(http.server.BaseHTTPRequestHandler):
             self._send_json(201, token_api.request_token(objects, api.issuer, namespace, name, self._decode_body(body),
                                                          api.audiences))
             return
+        if request.subresource == 'scale':
+            self._scale(method, request, body)
+            return
         subresource = 'status' if request.subresource == 'status' else ''
         if method == 'GET' and name is None:
             if request.param('watch') in ('1', 'true'):
@@ -260,6 +263,18 @@ class ApiHandler(http.server.BaseHTTPRequestHandler):
         elif method == 'DELETE':
             self._send_json(200, objects.delete_collection(rtype, version, namespace, self._write_options(request),
                                                            request.param('labelSelector'), request.param('fieldSelector')))
+        else:
+            raise errors.method_not_allowed()
+
+    def _scale(self, method, request, body):
+        objects = self.server.api.objects
+        where = (objects, request.rtype, request.version, request.namespace, request.name)
+        if method == 'GET':
+            self._send_json(200, scale.get_scale(*where))
+        elif method in ('PUT', 'PATCH'):
+            content_type = (self.headers.get('Content-Type') or 'application/json').split(';')[0].strip()
+            payload = self._decode_body(body) if method == 'PUT' else body
+            self._send_json(200, scale.write_scale(*where, method, content_type, payload, self._write_options(request)))
         else:
             raise errors.method_not_allowed()
 

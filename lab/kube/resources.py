@@ -64,6 +64,10 @@ class ResourceType:
                 entries.append({'name': self.plural + '/token', 'singularName': '', 'namespaced': self.namespaced,
                                 'group': 'authentication.k8s.io', 'version': 'v1', 'kind': 'TokenRequest',
                                 'verbs': ['create']})
+            elif sub == 'scale':
+                entries.append({'name': self.plural + '/scale', 'singularName': '', 'namespaced': self.namespaced,
+                                'group': 'autoscaling', 'version': 'v1', 'kind': 'Scale',
+                                'verbs': ['get', 'patch', 'update']})
             else:
                 entries.append({'name': '%s/%s' % (self.plural, sub), 'singularName': '',
                                 'namespaced': self.namespaced, 'kind': self.kind, 'verbs': ['get', 'patch', 'update']})
@@ -80,7 +84,7 @@ def _builtin_types():
         ResourceType(core, ['v1'], 'services', 'Service', True, ['svc'], ('status',), categories=['all'],
                      verbs=('create', 'delete', 'deletecollection', 'get', 'list', 'patch', 'update', 'watch')),
         ResourceType(core, ['v1'], 'serviceaccounts', 'ServiceAccount', True, ['sa'], ('token',)),
-        ResourceType(apps, ['v1'], 'deployments', 'Deployment', True, ['deploy'], ('status',), categories=['all'],
+        ResourceType(apps, ['v1'], 'deployments', 'Deployment', True, ['deploy'], ('status', 'scale'), categories=['all'],
                      has_generation=True),
         ResourceType(rbac, ['v1'], 'clusterroles', 'ClusterRole', False),
         ResourceType(rbac, ['v1'], 'clusterrolebindings', 'ClusterRoleBinding', False),

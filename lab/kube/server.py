@@ -23,6 +23,7 @@ from lab.kube.validation import KUBERNETES_MINOR
 from lab.pki import LabCA
 
 _SYSTEM_NAMESPACES = ('default', 'kube-system', 'kube-public', 'kube-node-lease')
+_SAVE_EVERY_SECONDS = 5
 
 
 class _ThreadingHTTPSServer(socketserver.ThreadingMixIn, http.server.HTTPServer):
@@ -74,6 +75,7 @@ class KubeApiServer:
         self.controllers = Controllers(self.objects, self.ca.cert_pem.decode(), lb_range, deployment_ready_seconds,
                                        log=self.log, on_lb_address=on_lb_address)
         self._thread = None
+        self._saved_revision = None
         self.kubeconfig = os.path.join(state_dir, 'kubeconfig')
         _write_private(self.kubeconfig, self.kubeconfig_text())
 
@@ -152,8 +154,13 @@ class KubeApiServer:
 
     def save(self):
         snapshot = self.storage.snapshot()
+        self._saved_revision = snapshot['revision']
         _write_private(self._snapshot_path + '.tmp', json.dumps(snapshot))
         os.replace(self._snapshot_path + '.tmp', self._snapshot_path)
+
+    def save_if_changed(self):
+        if self.storage.revision != self._saved_revision:
+            self.save()
 
     def _restore(self):
         if not os.path.exists(self._snapshot_path):
@@ -179,6 +186,8 @@ def serve_forever(server):
     signal.signal(signal.SIGTERM, lambda *_: stopped.set())
     signal.signal(signal.SIGINT, lambda *_: stopped.set())
     try:
-        stopped.wait()
+        # Save now and then too, so a daemon that is killed rather than stopped loses little.
+        while not stopped.wait(_SAVE_EVERY_SECONDS):
+            server.save_if_changed()
     finally:
         server.stop()

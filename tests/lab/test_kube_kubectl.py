@@ -67,6 +67,8 @@ def test_label_patch_and_strategic_merge_by_container_name(kubectl):
     assert deployment['metadata']['labels'] == {'app': 'web', 'tier': 'front'}
     assert deployment['metadata']['generation'] == 2
 
+    kubectl.run('scale', 'deployment', 'web', '-n', 'demo', '--replicas=5')
+    assert kubectl.json('get', 'deployment', 'web', '-n', 'demo')['spec']['replicas'] == 5
     kubectl.run('patch', 'deployment', 'web', '-n', 'demo', '--type', 'json',
                 '-p', '[{"op":"replace","path":"/spec/replicas","value":3}]')
     kubectl.run('patch', 'deployment', 'web', '-n', 'demo', '--type', 'merge', '-p', '{"metadata":{"labels":{"tier":null}}}')
