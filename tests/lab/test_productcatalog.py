@@ -1,11 +1,9 @@
 """The productcatalogservice artifact, run as a VM runs it (system python3, nothing else installed), answers a real
 gRPC client as Online Boutique's service does."""
 
-import importlib
 import json
 import os
 import subprocess
-import sys
 import tarfile
 
 import grpc
@@ -26,14 +24,7 @@ def artifact(tmp_path_factory):
 @pytest.fixture(scope='module')
 def proto(tmp_path_factory):
     """The generated stubs, imported for the test's own gRPC client."""
-    out = str(tmp_path_factory.mktemp('stubs'))
-    stubs.generate(out)
-    sys.path.insert(0, out)
-    try:
-        yield {name: importlib.import_module(name) for name in
-               ('productcatalog_pb2', 'productcatalog_pb2_grpc', 'health_pb2', 'health_pb2_grpc')}
-    finally:
-        sys.path.remove(out)
+    return stubs.load(str(tmp_path_factory.mktemp('stubs')))
 
 
 def _start(install_dir, env):

@@ -4,7 +4,9 @@ Generated code is not committed: it would need its own lint exceptions, and must
 versions that run it, which are the ones the builder vendors from this same environment.
 """
 
+import importlib
 import os
+import sys
 
 from grpc_tools import protoc
 
@@ -23,3 +25,16 @@ def generate(out_dir):
         if status != 0:
             raise RuntimeError('protoc failed (exit %d) on %s' % (status, name))
     return sorted(os.path.join(out_dir, name) for name in os.listdir(out_dir) if name.endswith('.py'))
+
+
+def load(out_dir):
+    """Generate the stubs into ``out_dir`` and import them, for a client in this process (tests, probes).
+
+    Returns a dict of module name to module. ``out_dir`` stays on ``sys.path``: the generated ``*_pb2_grpc``
+    modules import their ``*_pb2`` siblings by top-level name.
+    """
+    generate(out_dir)
+    if out_dir not in sys.path:
+        sys.path.insert(0, out_dir)
+    return {name: importlib.import_module(name) for name in
+            ('productcatalog_pb2', 'productcatalog_pb2_grpc', 'health_pb2', 'health_pb2_grpc')}
