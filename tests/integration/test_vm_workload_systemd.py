@@ -154,6 +154,11 @@ def vm():
 
 
 @pytest.fixture(scope='module')
+def artifact(tmp_path_factory):
+    return build.build(str(tmp_path_factory.mktemp('artifact')))
+
+
+@pytest.fixture(scope='module')
 def proto(tmp_path_factory):
     return stubs.load(str(tmp_path_factory.mktemp('stubs')))
 
@@ -168,12 +173,16 @@ def _invocation(vm):
     return vm.ssh('systemctl', 'show', '--value', '-p', 'InvocationID', 'productcatalogservice.service').strip()
 
 
-def test_systemd_mode_installs_is_idempotent_and_restarts_on_change(vm, proto, run_playbook, tmp_path):
+def test_systemd_mode_installs_is_idempotent_and_restarts_on_change(vm, artifact, proto, run_playbook, tmp_path):
     inventory = vm.inventory(str(tmp_path / 'hosts.ini'))
-    first = build.build(str(tmp_path / 'v1'))
-    service = {'name': 'productcatalogservice', 'port': 3550, 'protocol': 'grpc', 'artifact': first,
+    service = {'name': 'productcatalogservice', 'port': 3550, 'protocol': 'grpc', 'artifact': artifact,
                'environment': {'DISABLE_PROFILER': '1'}}
     extra = {'vm_workload_mode': 'systemd', 'vm_workload_services': [service]}
+
+    # On a VM that has never seen the service, check mode predicts the install and leaves no trace.
+    predicted = run_playbook(PLAYBOOK, extra_vars=extra, inventory=inventory, check=True)
+    assert predicted.changed(vm.name) > 0
+    assert 'productcatalogservice' not in vm.ssh('ls', '/etc/systemd/system', '/opt')
 
     installed = run_playbook(PLAYBOOK, extra_vars=extra, inventory=inventory)
     assert installed.changed(vm.name) > 0
@@ -219,8 +228,8 @@ def test_missing_artifact_is_refused_before_any_change(vm, run_playbook, tmp_pat
 
 
 @pytest.mark.parametrize('protocol', ['grpc', 'tcp'])
-def test_a_service_that_never_answers_fails_naming_it_and_its_port(vm, run_playbook, tmp_path, protocol):
-    service = {'name': 'brokenapp', 'port': 8082, 'protocol': protocol, 'artifact': build.build(str(tmp_path)),
+def test_a_service_that_never_answers_fails_naming_it_and_its_port(vm, artifact, run_playbook, tmp_path, protocol):
+    service = {'name': 'brokenapp', 'port': 8082, 'protocol': protocol, 'artifact': artifact,
                'exec_start': '/bin/false'}
     extra = {'vm_workload_mode': 'systemd', 'vm_workload_services': [service], 'vm_workload_health_timeout': 3}
     failed = run_playbook(PLAYBOOK, extra_vars=extra, inventory=vm.inventory(str(tmp_path / 'hosts.ini')),
