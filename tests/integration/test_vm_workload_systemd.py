@@ -212,6 +212,15 @@ def test_systemd_mode_installs_is_idempotent_and_restarts_on_change(vm, artifact
     assert upgraded.changed(vm.name) > 0
     assert _invocation(vm) != started
     assert len(_products(proto, vm.address)) == 8
+
+    # A changed environment restarts the service too, and reaches it: bound to loopback, it still passes the
+    # role's health check on the VM but no longer answers on the VM's address.
+    upgraded_invocation = _invocation(vm)
+    service['environment'] = {'DISABLE_PROFILER': '1', 'LISTEN_ADDRESS': '127.0.0.1'}
+    reconfigured = run_playbook(PLAYBOOK, extra_vars=extra, inventory=inventory)
+    assert reconfigured.task(ROLE + "Write each service's environment file", vm.name)['changed']
+    assert _invocation(vm) != upgraded_invocation
+    assert not _port_open(vm.address, 3550)
     assert run_playbook(PLAYBOOK, extra_vars=extra, inventory=inventory).changed(vm.name) == 0
 
 
