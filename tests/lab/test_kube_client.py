@@ -253,8 +253,8 @@ def test_token_request_jwks_and_token_review(api, kube):
     accounts = api.resources.get(api_version='v1', kind='ServiceAccount')
     account = accounts.create({'metadata': {'name': 'catalog'}}, namespace='vms')
     core = k8s.CoreV1Api(api.client)
-    request = k8s.AuthenticationV1TokenRequest(spec=k8s.V1TokenRequestSpec(audiences=['istio-ca'],
-                                                                          expiration_seconds=3600))
+    spec = k8s.V1TokenRequestSpec(audiences=['istio-ca'], expiration_seconds=3600)
+    request = k8s.AuthenticationV1TokenRequest(spec=spec)
     issued = core.create_namespaced_service_account_token('catalog', 'vms', request)
     token = issued.status.token
 
