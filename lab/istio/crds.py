@@ -11,7 +11,11 @@ Simplified, and why:
 - ``status`` keeps unknown fields, as the real CRDs' status does in effect (istiod writes it).
 """
 
+import copy
+import functools
 import importlib
+import json
+import os
 
 # cloudcoil-models-istio==1.24.2.1 is the version these definitions were checked against.
 _MODELS = 'cloudcoil.models.istio'
@@ -111,8 +115,14 @@ def _version_schema(group, version, kind):
     }
 
 
-def istio_crds(revision_label='default'):
+def istio_crds():
     """The CustomResourceDefinitions a real install's ``base`` component creates (the ones modelled here)."""
+    return copy.deepcopy(_converted_crds())
+
+
+@functools.lru_cache(maxsize=1)
+def _converted_crds():
+    """Converting takes seconds (pydantic builds every model's schema): once per process."""
     crds = []
     for group, kind, plural, short_names, versions, storage in _DEFINITIONS:
         crds.append({
@@ -120,8 +130,7 @@ def istio_crds(revision_label='default'):
             'kind': 'CustomResourceDefinition',
             'metadata': {
                 'name': '%s.%s' % (plural, group),
-                'labels': {'app': 'istio-pilot', 'chart': 'istio', 'heritage': 'Tiller', 'release': 'istio',
-                           'istio.io/rev': revision_label},
+                'labels': {'app': 'istio-pilot', 'chart': 'istio', 'heritage': 'Tiller', 'release': 'istio'},
             },
             'spec': {
                 'group': group,
@@ -135,3 +144,22 @@ def istio_crds(revision_label='default'):
             },
         })
     return crds
+
+
+# A real istioctl carries its manifests compiled in. The stand-in's bin/istioctl carries the CRDs, converted once
+# when the release is built, after this marker line; LAB_ISTIOCTL_SELF names that file.
+EMBEDDED_MARKER = b'\n# __LAB_ISTIO_CRDS_JSON__\n'
+SELF_ENV = 'LAB_ISTIOCTL_SELF'
+
+
+def embedded_or_built():
+    """The CRDs embedded in the running istioctl, else (run outside a release) converted now."""
+    path = os.environ.get(SELF_ENV)
+    if not path:
+        return istio_crds()
+    with open(path, 'rb') as handle:
+        data = handle.read()
+    found, payload = data.partition(EMBEDDED_MARKER)[1:]
+    if not found:
+        raise ValueError('%s carries no CRDs after its marker line' % path)
+    return json.loads(payload)

@@ -12,7 +12,7 @@ import json
 
 import yaml
 
-from lab.istio.crds import istio_crds
+from lab.istio.crds import embedded_or_built
 
 # Labels istioctl puts on everything it installs; uninstall and pruning find objects by them.
 COMPONENT_LABEL = 'operator.istio.io/component'
@@ -217,7 +217,7 @@ def render(effective):
     """Every object of the install, CRDs first (objects of their kinds may follow in other installs)."""
     objects = []
     if effective.base:
-        for crd in istio_crds(effective.revision_label):
+        for crd in embedded_or_built():
             crd['metadata']['labels'].update(_labels(effective, 'Base'))
             objects.append(crd)
     if effective.pilot:

@@ -2,7 +2,7 @@
 release is (``istio-<version>/bin/istioctl``, ``manifests/profiles/``, ``samples/multicluster/``).
 
 Its ``bin/istioctl`` is a small shell wrapper that runs ``lab.istio.istioctl`` with this checkout on PYTHONPATH and
-the lab venv's interpreter, the version baked in as a real istioctl has its version compiled in. The samples are
+the lab venv's interpreter, the version and the CRDs baked in as a real istioctl has them compiled in. The samples are
 written here from the documented behaviour of Istio's ``gen-eastwest-gateway.sh`` and ``expose-istiod.yaml``
 (shorter: ``gen-eastwest-gateway.sh`` takes only ``--network`` and ``--revision``).
 """
@@ -10,13 +10,14 @@ written here from the documented behaviour of Istio's ``gen-eastwest-gateway.sh`
 import gzip
 import hashlib
 import io
+import json
 import os
 import sys
 import tarfile
 
 import yaml
 
-from lab.istio import operator
+from lab.istio import crds, operator
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 # A fixed timestamp keeps the archive (and so its checksum) the same for the same version and checkout.
@@ -28,14 +29,17 @@ def archive_name(version):
 
 
 def _wrapper(version, python):
-    return (
+    """The shell wrapper, then (never read by the shell, which has exec'd by then) the CRDs as JSON."""
+    script = (
         '#!/bin/sh\n'
         '# istioctl %(version)s, the meshbridge lab stand-in: runs lab.istio.istioctl from %(repo)s.\n'
         'LAB_ISTIOCTL_VERSION=%(version)s\n'
+        '%(self_env)s=$0\n'
         'PYTHONPATH=%(repo)s${PYTHONPATH:+:$PYTHONPATH}\n'
-        'export LAB_ISTIOCTL_VERSION PYTHONPATH\n'
+        'export LAB_ISTIOCTL_VERSION %(self_env)s PYTHONPATH\n'
         "exec '%(python)s' -m lab.istio.istioctl \"$@\"\n"
-    ) % {'version': version, 'repo': REPO, 'python': python}
+    ) % {'version': version, 'repo': REPO, 'python': python, 'self_env': crds.SELF_ENV}
+    return script.encode() + crds.EMBEDDED_MARKER + json.dumps(crds.istio_crds(), sort_keys=True).encode() + b'\n'
 
 
 _GEN_EASTWEST = r'''#!/usr/bin/env bash
@@ -138,7 +142,7 @@ def build(directory, version, python=None):
             info = tarfile.TarInfo(top + folder)
             info.type, info.mode, info.mtime = tarfile.DIRTYPE, 0o755, _MTIME
             tar.addfile(info)
-        _add(tar, top + '/bin/istioctl', _wrapper(version, python).encode(), 0o755)
+        _add(tar, top + '/bin/istioctl', _wrapper(version, python), 0o755)
         _add(tar, top + '/manifest.yaml', yaml.safe_dump({'version': version, 'dependencies': {}}).encode())
         for name in sorted(operator.PROFILES):
             _add(tar, '%s/manifests/profiles/%s.yaml' % (top, name), _profile(name).encode())

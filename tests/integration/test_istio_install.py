@@ -121,15 +121,19 @@ def test_install_is_idempotent_changes_with_diff_and_uninstalls(istio, kubectl, 
     assert istio(state='absent')['changed'] is False
 
 
-def test_revision_install_routes_istiod_exposure_to_the_revision(istio, kubectl):
-    result = istio(revision='canary', profile='minimal')
+def test_revision_install_routes_istiod_exposure_to_the_revision(istio, kubectl, lab):
+    kube = lab[0]
+    # host/api_key/ca_cert instead of a kubeconfig: istioctl gets a kubeconfig written for it.
+    connection = {'kubeconfig': None, 'context': None, 'host': kube.url, 'api_key': kube.token,
+                  'ca_cert': kube.ca_path}
+    result = istio(revision='canary', profile='minimal', **connection)
     assert result['changed'] is True and result['revision'] == 'canary'
     kubectl('-n', 'istio-system', 'get', 'deploy/istiod-canary', 'cm/istio-canary')
     host = kubectl('-n', 'istio-system', 'get', 'virtualservices.networking.istio.io', 'istiod-vs', '-o',
                    'jsonpath={.spec.tls[0].route[0].destination.host}').stdout
     assert host == 'istiod-canary.istio-system.svc.cluster.local'
     assert kubectl('-n', 'istio-system', 'get', 'svc/istio-ingressgateway', check=False).returncode != 0
-    assert istio(revision='canary', profile='minimal')['changed'] is False
+    assert istio(revision='canary', profile='minimal', **connection)['changed'] is False
 
 
 def _closed_port():
