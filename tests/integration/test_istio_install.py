@@ -171,3 +171,31 @@ def test_checksum_mismatch_is_refused(istio, kubectl, tmp_path):
     assert 'checksum mismatch' in failed['msg'] and 'refusing to use it' in failed['msg']
     assert not os.path.exists(tmp_path / 'cache' / VERSION / 'istioctl')
     assert kubectl('get', 'crd', '-o', 'name').stdout.strip() == ''
+
+
+def test_version_change_upgrades_in_place_and_istioctl_path_must_match(run_playbook, kubectl, lab, tmp_path):
+    kube = lab[0]
+    with serving_releases(tmp_path / 'two-releases', [VERSION, '1.24.3']) as release_url:
+        args = {'version': VERSION, 'kubeconfig': kube.kubeconfig, 'context': 'lab', 'release_url': release_url,
+                'cache_dir': str(tmp_path / 'cache2'), 'mesh_id': 'mesh1', 'wait_timeout': 60}
+        first = run_playbook(PLAY, extra_vars={'istio_args': args}).task('Istio')
+        upgraded = run_playbook(PLAY, extra_vars={'istio_args': dict(args, version='1.24.3')}).task('Istio')
+    assert first['version'] == VERSION
+    assert upgraded['changed'] is True and upgraded['version'] == '1.24.3'
+    image = kubectl('-n', 'istio-system', 'get', 'deploy', 'istiod', '-o',
+                    'jsonpath={.spec.template.spec.containers[0].image}').stdout
+    assert image == 'docker.io/istio/pilot:1.24.3'
+
+    mismatched = run_playbook(PLAY, expect_failure=True, extra_vars={'istio_args': dict(
+        args, version='1.24.3', istioctl_path=first['istioctl'])}).task('Istio')
+    assert 'is istioctl 1.24.2, but version 1.24.3 was asked' in mismatched['msg']
+
+
+def test_wait_is_bounded_and_names_what_is_not_ready(run_playbook, tmp_path):
+    with running_kube_api(tmp_path / 'slow-kube', deployment_ready_seconds=120) as kube:
+        with serving_releases(tmp_path / 'releases', [VERSION]) as release_url:
+            args = {'version': VERSION, 'kubeconfig': kube.kubeconfig, 'context': 'lab',
+                    'release_url': release_url, 'cache_dir': str(tmp_path / 'cache'), 'wait_timeout': 3}
+            failed = run_playbook(PLAY, expect_failure=True, extra_vars={'istio_args': args}).task('Istio')
+    assert 'resources not ready after 0m3s' in failed['msg']
+    assert 'Deployment/istio-system/istiod' in failed['msg']
