@@ -126,6 +126,10 @@ def test_revision_install_routes_istiod_exposure_to_the_revision(istio, kubectl,
     # host/api_key/ca_cert instead of a kubeconfig: istioctl gets a kubeconfig written for it.
     connection = {'kubeconfig': None, 'context': None, 'host': kube.url, 'api_key': kube.token,
                   'ca_cert': kube.ca_path}
+    predicted = istio(check=True, revision='canary', profile='minimal', **connection)
+    assert predicted['changed'] is True and predicted['revision'] == 'canary'
+    assert kubectl('get', 'namespace', 'istio-system', check=False).returncode != 0, 'check mode created nothing'
+
     result = istio(revision='canary', profile='minimal', **connection)
     assert result['changed'] is True and result['revision'] == 'canary'
     kubectl('-n', 'istio-system', 'get', 'deploy/istiod-canary', 'cm/istio-canary')
@@ -199,3 +203,10 @@ def test_wait_is_bounded_and_names_what_is_not_ready(run_playbook, tmp_path):
             failed = run_playbook(PLAY, expect_failure=True, extra_vars={'istio_args': args}).task('Istio')
     assert 'resources not ready after 0m3s' in failed['msg']
     assert 'Deployment/istio-system/istiod' in failed['msg']
+
+
+def test_check_mode_refuses_what_install_would_refuse(istio, kubectl):
+    failed = istio(check=True, expect_failure=True, values={'pilot': {'notAPilotValue': 1}})
+    assert 'istioctl manifest generate failed (exit 1)' in failed['msg']
+    assert 'unknown field "notAPilotValue" in Values.pilot' in failed['msg']
+    assert kubectl('get', 'namespace', 'istio-system', check=False).returncode != 0
