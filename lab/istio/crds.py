@@ -45,7 +45,12 @@ _PRESERVE = {'x-kubernetes-preserve-unknown-fields': True}
 
 
 def _model(group, version, kind):
-    module = importlib.import_module('%s.%s.%s' % (_MODELS, group.split('.', maxsplit=1)[0], version))
+    name = '%s.%s.%s' % (_MODELS, group.split('.', maxsplit=1)[0], version)
+    try:
+        module = importlib.import_module(name)
+    except ImportError as exc:
+        raise ImportError('the Istio stand-in builds its CRDs from %s: pip install cloudcoil-models-istio==1.24.2.1 '
+                          '(%s)' % (name, exc)) from exc
     return getattr(module, kind)
 
 
