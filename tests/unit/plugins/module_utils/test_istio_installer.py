@@ -1,0 +1,78 @@
+"""module_utils/istio_installer.py: what counts as a change, the diff, istioctl's connection flags."""
+
+import json
+import os
+import stat
+
+from ansible_collections.meshbridge.istio_vm.plugins.module_utils import istio_installer as inst
+
+OBSERVED = {'installed': True, 'version': '1.24.2', 'revision': '', 'mesh_id': 'mesh1', 'trust_domain': 'cluster.local',
+            'cluster_name': 'west', 'network': 'net1', 'eastwest_gateway': True, 'istiod_exposed': True,
+            'install_digest': 'abc'}
+
+
+def test_nothing_installed_is_a_change():
+    assert inst.IstioInstaller.differs(None, dict(OBSERVED))
+
+
+def test_same_settings_are_no_change_and_unset_options_are_not_compared():
+    assert not inst.IstioInstaller.differs(OBSERVED, dict(OBSERVED))
+    assert not inst.IstioInstaller.differs(OBSERVED, dict(OBSERVED, trust_domain=None, network=None))
+
+
+def test_any_compared_setting_is_a_change():
+    for key, value in (('version', '1.24.3'), ('mesh_id', 'mesh2'), ('istiod_exposed', False),
+                       ('install_digest', 'def')):
+        assert inst.IstioInstaller.differs(OBSERVED, dict(OBSERVED, **{key: value})), key
+
+
+def test_diff_shows_unset_options_as_the_cluster_has_them():
+    view = inst.IstioInstaller.diff_view(OBSERVED, dict(OBSERVED, mesh_id='mesh2', network=None))
+    assert view['before']['mesh_id'] == 'mesh1' and view['after']['mesh_id'] == 'mesh2'
+    assert view['after']['network'] == 'net1'
+    assert inst.IstioInstaller.diff_view(None, OBSERVED)['before'] == {'installed': False}
+
+
+def test_live_objects_may_carry_server_defaults():
+    wanted = {'servers': [{'port': {'number': 15012}, 'hosts': ['*']}]}
+    assert inst._contains({'servers': [{'port': {'number': 15012, 'name': 'x'}, 'hosts': ['*']}]}, wanted)
+    assert not inst._contains({'servers': [{'port': {'number': 15017}, 'hosts': ['*']}]}, wanted)
+    assert not inst._contains({'servers': []}, wanted)
+
+
+def test_load_balancer_address():
+    assert inst.lb_address({'status': {'loadBalancer': {'ingress': [{'ip': '10.168.8.1'}]}}}) == '10.168.8.1'
+    assert inst.lb_address({'status': {'loadBalancer': {}}}) is None
+    assert inst.lb_address(None) is None
+
+
+def test_kubeconfig_and_context_pass_through_to_istioctl(tmp_path):
+    assert inst.kubeconfig_args({'kubeconfig': '/k', 'context': 'west'}, str(tmp_path)) == \
+        ['--kubeconfig', '/k', '--context', 'west']
+    assert inst.kubeconfig_args({}, str(tmp_path)) == []
+    assert os.listdir(tmp_path) == []
+
+
+def test_host_and_token_become_a_private_kubeconfig_for_istioctl(tmp_path):
+    args = inst.kubeconfig_args({'host': 'https://127.0.10.1', 'api_key': 'secret', 'ca_cert': '/ca.pem'},
+                                str(tmp_path))
+    assert args == ['--kubeconfig', str(tmp_path / 'istioctl-kubeconfig')]
+    written = tmp_path / 'istioctl-kubeconfig'
+    assert stat.S_IMODE(written.stat().st_mode) == 0o600
+    config = json.loads(written.read_text())
+    assert config['clusters'][0]['cluster'] == {'server': 'https://127.0.10.1', 'certificate-authority': '/ca.pem'}
+    assert config['users'][0]['user'] == {'token': 'secret'}
+
+
+def test_istioctl_failure_quotes_its_error():
+    def run_command(command):
+        assert command[:2] == ['/bin/istioctl', 'install']
+        return 1, '', 'some progress\nError: generate config: unknown field "x" in Values\n'
+    istioctl = inst.Istioctl('/bin/istioctl', run_command, ['--context', 'west'])
+    try:
+        istioctl.install('/tmp/iop.json', 60)
+    except inst.InstallError as exc:
+        assert 'istioctl install failed (exit 1)' in str(exc)
+        assert 'unknown field "x" in Values' in str(exc)
+    else:
+        raise AssertionError('a failing istioctl must raise')
