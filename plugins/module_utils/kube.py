@@ -1,0 +1,213 @@
+# Copyright: (c) 2026, meshbridge maintainers
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Kubernetes access shared by the collection's modules.
+
+The connection options (``KUBE_AUTH_ARG_SPEC``, documented by the ``meshbridge.istio_vm.kube`` doc fragment)
+build a ``kubernetes`` DynamicClient. ``KubeClient`` wraps it with the few operations the modules need:
+get-or-None, server-side apply under the ``meshbridge`` field manager, delete, and errors that read as a sentence
+naming the object and the API server's own message.
+"""
+
+import json
+import os
+import traceback
+
+from ansible.module_utils.basic import env_fallback, missing_required_lib
+
+KUBERNETES_IMPORT_ERROR = None
+try:
+    from kubernetes import client as k8s_client
+    from kubernetes import config as k8s_config
+    from kubernetes.client.rest import ApiException
+    from kubernetes.config.config_exception import ConfigException
+    from kubernetes.dynamic import DynamicClient
+    from kubernetes.dynamic.exceptions import ResourceNotFoundError
+    from urllib3.exceptions import HTTPError as Urllib3HTTPError
+except ImportError:
+    KUBERNETES_IMPORT_ERROR = traceback.format_exc()
+
+FIELD_MANAGER = 'meshbridge'
+
+# The connection options, named and defaulted from the environment as kubernetes.core names them
+# (K8S_AUTH_*), so a play that already drives kubernetes.core can set them once for both.
+KUBE_AUTH_ARG_SPEC = {
+    'kubeconfig': {'type': 'path', 'fallback': (env_fallback, ['K8S_AUTH_KUBECONFIG'])},
+    'context': {'type': 'str', 'fallback': (env_fallback, ['K8S_AUTH_CONTEXT'])},
+    'host': {'type': 'str', 'fallback': (env_fallback, ['K8S_AUTH_HOST'])},
+    'api_key': {'type': 'str', 'no_log': True, 'fallback': (env_fallback, ['K8S_AUTH_API_KEY'])},
+    'validate_certs': {'type': 'bool', 'aliases': ['verify_ssl'], 'fallback': (env_fallback, ['K8S_AUTH_VERIFY_SSL'])},
+    'ca_cert': {'type': 'path', 'aliases': ['ssl_ca_cert'], 'fallback': (env_fallback, ['K8S_AUTH_SSL_CA_CERT'])},
+}
+
+
+class KubeError(Exception):
+    """A Kubernetes operation failed; the message is meant for the user as it stands."""
+
+    def __init__(self, message, status=None, reason=None):
+        super().__init__(message)
+        self.status = status
+        self.reason = reason
+
+
+def fail_without_kubernetes(module):
+    """Fail ``module`` with Ansible's usual message when the ``kubernetes`` library is missing."""
+    if KUBERNETES_IMPORT_ERROR is not None:
+        module.fail_json(msg=missing_required_lib('kubernetes'), exception=KUBERNETES_IMPORT_ERROR)
+
+
+def build_configuration(params):
+    """A ``kubernetes.client.Configuration`` from the connection options.
+
+    The kubeconfig (``kubeconfig``, else ``$KUBECONFIG`` or ``~/.kube/config``) is read unless ``host`` is given
+    without one; ``host``, ``api_key``, ``ca_cert`` and ``validate_certs`` override what it says.
+    """
+    configuration = k8s_client.Configuration()
+    kubeconfig = params.get('kubeconfig')
+    host = params.get('host')
+    if kubeconfig or not host:
+        _load_kubeconfig(configuration, kubeconfig, params.get('context'))
+    elif params.get('context'):
+        raise KubeError('context %r needs a kubeconfig to look it up in: set kubeconfig, or leave context unset '
+                        'when host is given' % params['context'])
+    if host:
+        configuration.host = host.rstrip('/')
+    if params.get('api_key'):
+        configuration.api_key = {'BearerToken': 'Bearer %s' % params['api_key']}
+    if params.get('ca_cert'):
+        configuration.ssl_ca_cert = params['ca_cert']
+    if params.get('validate_certs') is not None:
+        configuration.verify_ssl = params['validate_certs']
+    return configuration
+
+
+def _load_kubeconfig(configuration, path, context):
+    source = path or os.environ.get('KUBECONFIG') or '~/.kube/config'
+    if path and not os.path.exists(path):
+        raise KubeError('kubeconfig %s does not exist: point kubeconfig at an existing file, or give host and '
+                        'api_key instead' % path)
+    try:
+        k8s_config.load_kube_config(config_file=path, context=context, client_configuration=configuration,
+                                    persist_config=False)
+    except ConfigException as exc:
+        raise KubeError('cannot use kubeconfig %s%s: %s' % (source, ' context %s' % context if context else '', exc)) \
+            from None
+
+
+def connect(params, discovery_cache_dir=None):
+    """A ``KubeClient`` for the connection options in ``params``, after checking the API server answers.
+
+    ``discovery_cache_dir`` keeps the client's API discovery cache out of the shared temporary directory
+    (modules pass ``module.tmpdir``, which Ansible removes afterwards).
+    """
+    configuration = build_configuration(params)
+    cache_file = os.path.join(discovery_cache_dir, 'kube-discovery.json') if discovery_cache_dir else None
+    try:
+        dynamic = DynamicClient(k8s_client.ApiClient(configuration), cache_file=cache_file)
+    except ApiException as exc:
+        raise KubeError('the Kubernetes API at %s refused discovery: %s; check api_key or the kubeconfig '
+                        'credentials' % (configuration.host, _api_message(exc)), exc.status, exc.reason) from None
+    except (Urllib3HTTPError, OSError) as exc:
+        raise KubeError('cannot reach the Kubernetes API at %s: %s; check host (or the kubeconfig context), '
+                        'ca_cert and that the cluster is running' % (configuration.host, _root_cause(exc))) from None
+    return KubeClient(dynamic)
+
+
+def _root_cause(exc):
+    reason = getattr(exc, 'reason', None)
+    return str(reason) if reason else str(exc)
+
+
+def _api_message(exc):
+    """The API server's own message from a Status body, else the HTTP status line."""
+    try:
+        message = json.loads(exc.body).get('message')
+    except (TypeError, ValueError, AttributeError):
+        message = None
+    return message or '%s %s' % (exc.status, exc.reason)
+
+
+def describe(api_version, kind, name, namespace=None):
+    """``Kind namespace/name (apiVersion)``, as error messages name an object."""
+    where = '%s/%s' % (namespace, name) if namespace else name
+    return '%s %s (%s)' % (kind, where, api_version)
+
+
+class KubeClient:
+    """The operations the modules perform, on objects given as plain dicts."""
+
+    def __init__(self, dynamic):
+        self.dynamic = dynamic
+
+    @property
+    def host(self):
+        return self.dynamic.configuration.host
+
+    def resource(self, api_version, kind):
+        """The discovered API resource for ``kind``; KubeError when the cluster does not serve it."""
+        try:
+            return self.dynamic.resources.get(api_version=api_version, kind=kind)
+        except ResourceNotFoundError:
+            raise KubeError('the cluster at %s does not serve %s %s; is the CRD that defines it installed?'
+                            % (self.host, api_version, kind)) from None
+
+    def serves(self, api_version, kind):
+        try:
+            self.resource(api_version, kind)
+        except KubeError:
+            return False
+        return True
+
+    def get(self, api_version, kind, name, namespace=None):
+        """The object as a dict, or None when it (or its kind) does not exist."""
+        if not self.serves(api_version, kind):
+            return None
+        try:
+            return self.resource(api_version, kind).get(name=name, namespace=namespace).to_dict()
+        except ApiException as exc:
+            if exc.status == 404:
+                return None
+            raise self._error('read', exc, api_version, kind, name, namespace) from None
+
+    def list(self, api_version, kind, namespace=None, label_selector=None):
+        """The items (dicts) of ``kind``, optionally in one namespace and matching a label selector."""
+        if not self.serves(api_version, kind):
+            return []
+        try:
+            listed = self.resource(api_version, kind).get(namespace=namespace, label_selector=label_selector)
+        except ApiException as exc:
+            raise self._error('list', exc, api_version, kind, '*', namespace) from None
+        return listed.to_dict().get('items') or []
+
+    def apply(self, definition, dry_run=False, force_conflicts=True):
+        """Server-side apply ``definition`` as field manager ``meshbridge``; return the object the server holds
+        after it (what it would hold, with ``dry_run``).
+
+        ``force_conflicts`` takes over fields another manager set: the modules own what they declare.
+        """
+        api_version, kind = definition['apiVersion'], definition['kind']
+        metadata = definition['metadata']
+        extra = {'dry_run': 'All'} if dry_run else {}
+        try:
+            applied = self.resource(api_version, kind).server_side_apply(
+                body=definition, name=metadata['name'], namespace=metadata.get('namespace'),
+                field_manager=FIELD_MANAGER, force_conflicts=force_conflicts, **extra)
+        except ApiException as exc:
+            raise self._error('apply', exc, api_version, kind, metadata['name'], metadata.get('namespace')) \
+                from None
+        return applied.to_dict()
+
+    def delete(self, api_version, kind, name, namespace=None):
+        """Delete the object; True if it existed, False if it (or its kind) was already gone."""
+        if not self.serves(api_version, kind):
+            return False
+        try:
+            self.resource(api_version, kind).delete(name=name, namespace=namespace)
+        except ApiException as exc:
+            if exc.status == 404:
+                return False
+            raise self._error('delete', exc, api_version, kind, name, namespace) from None
+        return True
+
+    def _error(self, verb, exc, api_version, kind, name, namespace):
+        return KubeError('cannot %s %s at %s: %s' % (verb, describe(api_version, kind, name, namespace), self.host,
+                                                     _api_message(exc)), exc.status, exc.reason)
