@@ -104,10 +104,10 @@ def _go_key_less(left, right):
     return len(left) < len(right)
 
 
-def _compare_keys(left, right):
-    if _go_key_less(left, right):
+def _compare_keys(first, second):
+    if _go_key_less(first, second):
         return -1
-    if _go_key_less(right, left):
+    if _go_key_less(second, first):  # pylint: disable=arguments-out-of-order
         return 1
     return 0
 
