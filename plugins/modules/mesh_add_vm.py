@@ -238,14 +238,14 @@ options:
     default: true
   token_duration:
     description:
-      - Lifetime of a new bootstrap token, in seconds.
+      - Lifetime of a new bootstrap token, in seconds; at least 600, the API server's minimum for a TokenRequest.
     type: int
     default: 3600
   token_renew_before:
     description:
-      - Reissue the token when it expires within this many seconds.
+      - Reissue the token when it expires within this many seconds. Less than O(token_duration).
     type: int
-    default: 600
+    default: 300
   wait_timeout:
     description:
       - Seconds to wait for istiod to publish ConfigMap C(istio-ca-root-cert) in O(namespace).
@@ -451,7 +451,7 @@ def _argument_spec():
         'gateway_service': {'type': 'str', 'default': 'istio-eastwestgateway'},
         'capture_dns': {'type': 'bool', 'default': True},
         'token_duration': {'type': 'int', 'default': 3600, 'no_log': False},
-        'token_renew_before': {'type': 'int', 'default': 600, 'no_log': False},
+        'token_renew_before': {'type': 'int', 'default': 300, 'no_log': False},
         'wait_timeout': {'type': 'int', 'default': 60},
     }
     spec.update(kube.KUBE_AUTH_ARG_SPEC)
@@ -462,7 +462,7 @@ def _check_numbers(params):
     if params['token_duration'] < 600:
         raise workload_group.WorkloadSpecError('token_duration must be at least 600 seconds (the API server minimum)')
     if not 0 <= params['token_renew_before'] < params['token_duration']:
-        raise workload_group.WorkloadSpecError('token_renew_before must be between 0 and token_duration - 1')
+        raise workload_group.WorkloadSpecError('token_renew_before must be at least 0 and less than token_duration (%d)' % params['token_duration'])
     if params['wait_timeout'] < 0:
         raise workload_group.WorkloadSpecError('wait_timeout must not be negative')
     if params.get('istiod_address'):
