@@ -66,6 +66,7 @@ class MeshVmRegistration:
         self._now = now
         self._sleep = sleep
         self.diffs = []
+        self.warnings = []
 
     # ---- reading the cluster -------------------------------------------------------------------------------------
 
@@ -210,6 +211,14 @@ class MeshVmRegistration:
                     else item for item, want in zip(have, wanted)]
         return have
 
+    def _check_kept(self, desired, stored):
+        """Warn when the server pruned fields it does not know (a CRD older than the fields used): the next run
+        would see the difference again and report a change every time."""
+        if not _contains(self._owned_fields(stored), self._owned_fields(desired)):
+            self.warnings.append('the API server did not keep all fields of %s (its schema may predate them): '
+                                 'sent %s, stored %s' % (object_ref(desired), json.dumps(desired.get('spec'), sort_keys=True),
+                                                         json.dumps(stored.get('spec'), sort_keys=True)))
+
     def _object_diff(self, action, desired, existing):
         header = object_ref(desired)
         before = go_yaml.dump(self._owned_fields(existing)) if existing else ''
@@ -262,7 +271,7 @@ class MeshVmRegistration:
         if not self.check_mode:
             for obj, action, existing in plans:
                 if action != 'none':
-                    self.kube.apply(obj)
+                    self._check_kept(obj, self.kube.apply(obj))
             if reissue_reason:
                 token = self._issue_token()
 

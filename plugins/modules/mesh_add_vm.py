@@ -486,6 +486,8 @@ def main():
         result = registration.present() if params['state'] == 'present' else registration.absent()
     except (MeshAddVmError, kube.KubeError) as error:
         module.fail_json(msg=str(error))
+    for warning in registration.warnings:
+        module.warn(warning)
     if module._diff:
         result['diff'] = registration.diffs
     module.exit_json(**result)

@@ -101,6 +101,8 @@ class FakeKube:
         if existing and definition['kind'] == 'Service':
             merged['spec']['clusterIP'] = existing['spec']['clusterIP']
         self.put(merged)
+        return self.get(definition['apiVersion'], definition['kind'], definition['metadata']['name'],
+                        definition['metadata']['namespace'])
 
     def delete(self, api_version, kind, name, namespace=None):
         self.deleted.append((kind, name))
@@ -277,6 +279,23 @@ def test_refusals_come_before_any_change(kube, clock, tmp_path, breakage, overri
         run(kube, clock, module_params(tmp_path, **overrides))
     assert kube.applied == [] and kube.tokens_issued == 0
     assert not (tmp_path / 'bundle').exists()
+
+
+def test_fields_the_server_drops_are_reported(kube, clock, tmp_path, monkeypatch):
+    store = kube.put
+
+    def prune_probe(obj):
+        obj = copy.deepcopy(obj)
+        if obj['kind'] == 'WorkloadGroup':
+            obj['spec'].get('probe', {}).pop('grpc', None)
+        store(obj)
+    monkeypatch.setattr(kube, 'put', prune_probe)
+    probe = {'grpc': {'port': 3550}, 'period_seconds': None, 'initial_delay_seconds': None, 'timeout_seconds': None,
+             'success_threshold': None, 'failure_threshold': None, 'http_get': None, 'tcp_socket': None, 'exec': None}
+    params = module_params(tmp_path, probe=probe)
+    registration = MeshVmRegistration(kube, VmWorkload(params), params, now=clock, sleep=lambda seconds: None)
+    registration.present()
+    assert len(registration.warnings) == 1 and 'did not keep all fields of WorkloadGroup' in registration.warnings[0]
 
 
 def test_istiod_address_overrides_the_gateway(kube, clock, tmp_path):
