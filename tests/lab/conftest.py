@@ -1,6 +1,8 @@
 """Fixtures for the stand-ins' tests: a running Kubernetes API stand-in and kubectl pointed at it."""
 
+import importlib.util
 import json
+import os
 import subprocess
 
 import pytest
@@ -39,3 +41,15 @@ def kubectl(kube, tmp_path):
     home = tmp_path / 'home'
     home.mkdir()
     return Kubectl(kube.kubeconfig, home)
+
+
+def _integration_fixtures():
+    """The integration tests' ``run_playbook`` fixture (real ansible-playbook, JSON report), reused here."""
+    path = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), 'integration', 'conftest.py')
+    spec = importlib.util.spec_from_file_location('integration_conftest_for_lab', path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+run_playbook = _integration_fixtures().run_playbook
