@@ -185,27 +185,26 @@ class MeshVmRegistration:
             return 'create', None
         if desired['kind'] == 'ServiceAccount':
             return 'none', existing  # an existing account is used as it is
-        labels = existing['metadata'].get('labels') or {}
-        if labels.get(MANAGED_BY_LABEL) != MANAGED_BY:
+        if (existing['metadata'].get('labels') or {}).get(MANAGED_BY_LABEL) != MANAGED_BY:
             raise MeshAddVmError('%s exists and was not made by meshbridge.istio_vm (no label %s=%s): delete it, or '
                                  'choose another name' % (object_ref(desired), MANAGED_BY_LABEL, MANAGED_BY))
-        wanted = self._owned_fields(desired)
-        have = {'labels': labels, 'annotations': existing['metadata'].get('annotations') or {}}
-        if 'spec' in wanted:
-            spec = existing.get('spec') or {}
-            have['spec'] = {'ports': spec.get('ports'), 'selector': spec.get('selector') or {}} \
-                if desired['kind'] == 'Service' else spec
-        same_spec = 'spec' not in wanted or (
-            _contains(have['spec'], wanted['spec']) and _contains(wanted['spec'], self._strip_defaults(have['spec'], wanted['spec'])))
-        same = _contains(have['labels'], wanted['labels']) and _contains(have['annotations'], wanted['annotations']) and same_spec
-        return ('none' if same else 'update'), existing
+        return ('update' if self._drifted(existing, desired) else 'none'), existing
 
-    @staticmethod
-    def _strip_defaults(have, wanted):
-        """``have`` without the keys of list items the server fills in (port protocol, targetPort and the like),
-        so that a field we dropped is still seen as a difference while server defaults are not."""
+    @classmethod
+    def _drifted(cls, existing, desired):
+        """Whether the server's object differs from ours in the fields we own: something we set is missing or
+        different, or the spec holds something we no longer set (a removed port, probe or selector key).
+        Labels and annotations others add, and defaults the server fills into list items, are not drift."""
+        have, wanted = cls._owned_fields(existing), cls._owned_fields(desired)
+        if not _contains(have, wanted):
+            return True
+        return 'spec' in wanted and not _contains(wanted['spec'], cls._without_item_defaults(have['spec'], wanted['spec']))
+
+    @classmethod
+    def _without_item_defaults(cls, have, wanted):
+        """``have`` with list items cut down to the keys ``wanted``'s items have (port protocol, targetPort...)."""
         if isinstance(have, dict) and isinstance(wanted, dict):
-            return dict((key, MeshVmRegistration._strip_defaults(value, wanted.get(key))) for key, value in have.items())
+            return dict((key, cls._without_item_defaults(value, wanted.get(key))) for key, value in have.items())
         if isinstance(have, list) and isinstance(wanted, list) and len(have) == len(wanted):
             return [dict((key, item[key]) for key in want if key in item) if isinstance(item, dict) and isinstance(want, dict)
                     else item for item, want in zip(have, wanted)]
