@@ -1,0 +1,1 @@
+"""Stand-ins for Istio: the istioctl release the collection downloads, and what its install creates."""
