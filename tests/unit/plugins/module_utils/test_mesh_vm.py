@@ -317,3 +317,20 @@ def test_absent_removes_what_present_made(kube, clock, tmp_path):
     assert kube.get('v1', 'ServiceAccount', 'unrelated', 'default') is not None
     result, _diffs = run(kube, clock, absent)
     assert not result['changed']
+
+
+def test_loose_permissions_are_tightened(kube, clock, tmp_path):
+    params = module_params(tmp_path)
+    run(kube, clock, params)
+    bundle = tmp_path / 'bundle'
+    os.chmod(bundle, 0o755)
+    os.chmod(bundle / 'istio-token', 0o644)
+    result, _diffs = run(kube, clock, params)
+    assert result['changed'] and result['changed_files'] == ['istio-token']
+    assert stat.S_IMODE(os.stat(bundle).st_mode) == 0o700
+    assert stat.S_IMODE(os.stat(bundle / 'istio-token').st_mode) == 0o600
+    os.chmod(bundle, 0o750)
+    result, _diffs = run(kube, clock, params)
+    assert result['changed'] and result['changed_files'] == ['.']
+    assert stat.S_IMODE(os.stat(bundle).st_mode) == 0o700
+    assert not run(kube, clock, params)[0]['changed']
