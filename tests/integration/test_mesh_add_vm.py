@@ -86,13 +86,16 @@ def cluster(tmp_path_factory):
     operator_file = release_dir / 'iop.yaml'
     operator_file.write_text(ISTIO_OPERATOR)
     with running_kube_api(tmp_path_factory.mktemp('kube'), deployment_ready_seconds=0.2) as api:
-        installed = subprocess.run([istioctl, 'install', '-y', '-f', str(operator_file), '--kubeconfig', api.kubeconfig,
-                                    '--context', 'lab'], capture_output=True, text=True, timeout=300, check=False)
-        assert installed.returncode == 0, installed.stdout + installed.stderr
+        def install(*args):
+            installed = subprocess.run([istioctl, 'install', '-y', '--kubeconfig', api.kubeconfig, '--context', 'lab']
+                                       + list(args), capture_output=True, text=True, timeout=300, check=False)
+            assert installed.returncode == 0, installed.stdout + installed.stderr
+        install('-f', str(operator_file))
         kubectl = Kubectl(api.kubeconfig, tmp_path_factory.mktemp('home'))
         kubectl.run('apply', '-f', '-', stdin=NAMESPACE_YAML)
         kubectl.wait_for('configmap', 'istio-ca-root-cert', NAMESPACE)
         api.kubectl = kubectl
+        api.install_istio = install
         yield api
 
 
@@ -237,6 +240,18 @@ def test_expired_or_renewing_token_is_reissued_and_nothing_else_changes(cluster,
     renew = run_playbook(play(cluster, **catalog('catalog-token', bundle_dir, token_renew_before=3599)))
     assert 'renew window' in renew.task('Add the VM')['token_reissue_reason']
     assert run_playbook(play(cluster, **catalog('catalog-token', bundle_dir))).changed() == 0
+
+
+def test_revisioned_control_plane_is_named_in_the_bundle(cluster, run_playbook, bundle_dir):
+    cluster.install_istio('--revision', 'canary', '--set', 'profile=minimal',
+                          '--set', 'values.global.multiCluster.clusterName=west')
+    run_playbook(play(cluster, **catalog('catalog-canary', bundle_dir, revision='canary')))
+    files = read_bundle(bundle_dir)
+    gateway_ip = cluster.kubectl.get('service', 'istio-eastwestgateway', 'istio-system')['status']['loadBalancer']['ingress'][0]['ip']
+    assert files['hosts'] == '%s istiod-canary.istio-system.svc\n' % gateway_ip
+    assert "CA_ADDR='istiod-canary.istio-system.svc:15012'\n" in files['cluster.env']
+    assert yaml.safe_load(files['mesh.yaml'])['defaultConfig']['discoveryAddress'] == 'istiod-canary.istio-system.svc:15012'
+    assert run_playbook(play(cluster, **catalog('catalog-canary', bundle_dir, revision='canary'))).changed() == 0
 
 
 def test_state_absent_removes_objects_and_bundle(cluster, run_playbook, bundle_dir):
