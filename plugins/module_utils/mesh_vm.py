@@ -41,6 +41,12 @@ def object_ref(obj):
     return describe(obj['apiVersion'], obj['kind'], metadata['name'], metadata.get('namespace'))
 
 
+def _object_summary(obj, action):
+    metadata = obj['metadata']
+    return {'kind': obj['kind'], 'api_version': obj['apiVersion'], 'name': metadata['name'],
+            'namespace': metadata['namespace'], 'action': action}
+
+
 def _utcnow():
     return datetime.datetime.now(datetime.timezone.utc)
 
@@ -262,6 +268,11 @@ class MeshVmRegistration:
         gateway_address = self._gateway_address()
         root_cert = self._root_cert()
         plans = [(obj,) + self._plan_object(obj) for obj in desired]
+        # What an earlier run in another mode made and this one does not (a static entry once auto-registration
+        # is on, the legacy ServiceEntry once a WorkloadGroup takes over, and the reverse) would keep routing.
+        wanted = set((obj['kind'], obj['metadata']['name']) for obj in desired)
+        plans += [(obj, 'delete', obj) for obj in self._made_objects()
+                  if (obj['kind'], obj['metadata']['name']) not in wanted and obj['kind'] != 'ServiceAccount']
         token, reissue_reason = self._token_plan()
 
         for obj, action, existing in plans:
@@ -269,8 +280,9 @@ class MeshVmRegistration:
                 self._object_diff(action, obj, existing)
         if not self.check_mode:
             for obj, action, existing in plans:
-                if action != 'none':
+                if action in ('create', 'update'):
                     self._check_kept(obj, self.kube.apply(obj))
+            self._delete([obj for obj, action, _existing in plans if action == 'delete'])
             if reissue_reason:
                 token = self._issue_token()
 
@@ -290,8 +302,7 @@ class MeshVmRegistration:
             'bundle_dir': self.bundle.path,
             'bundle_files': dict((name, self.bundle.file_path(name)) for name in vm_bundle.FILE_NAMES),
             'changed_files': changed_files,
-            'objects': [{'kind': obj['kind'], 'api_version': obj['apiVersion'], 'name': obj['metadata']['name'],
-                         'namespace': obj['metadata']['namespace'], 'action': action} for obj, action, _existing in plans],
+            'objects': [_object_summary(obj, action) for obj, action, _existing in plans],
             'workload_group': None if self.workload.legacy else self.workload.name,
             'service': self.workload.name,
             'service_account': self.workload.service_account,
@@ -329,44 +340,49 @@ class MeshVmRegistration:
             changed = ['.']
         return changed
 
+    def _made_objects(self):
+        """The objects of this group that exist and carry our managed-by label, whatever mode made them."""
+        workload, namespace = self.workload, self.workload.namespace
+        candidates = [workload.service_account_object(), workload.service_object()]
+        for kind, build in (('WorkloadGroup', workload.workload_group_object), ('ServiceEntry', workload.service_entry_object)):
+            api_version = self._served_istio_version(kind)
+            if api_version:
+                candidates.append(build(api_version))
+        entry_version = self._served_istio_version('WorkloadEntry')
+        if entry_version:
+            # Static entries are named <group>-<address>; istiod's auto-registered ones carry no managed-by label.
+            candidates.extend(entry for entry in self.kube.list(
+                entry_version, 'WorkloadEntry', namespace, '%s=%s' % (MANAGED_BY_LABEL, MANAGED_BY))
+                if entry['metadata']['name'].startswith(workload.name + '-'))
+        made = []
+        for candidate in candidates:
+            existing = self.kube.get(candidate['apiVersion'], candidate['kind'], candidate['metadata']['name'], namespace)
+            if existing and (existing['metadata'].get('labels') or {}).get(MANAGED_BY_LABEL) == MANAGED_BY:
+                made.append(existing)
+        return made
+
+    def _delete(self, doomed):
+        # The group's objects before its service account, so nothing is left pointing at a missing identity.
+        for obj in sorted(doomed, key=lambda item: item['kind'] == 'ServiceAccount'):
+            metadata = obj['metadata']
+            self.kube.delete(obj['apiVersion'], obj['kind'], metadata['name'], metadata['namespace'])
+
     def absent(self):
         """Delete what present made (objects carrying our managed-by label) and the bundle files."""
-        workload, namespace = self.workload, self.workload.namespace
-        doomed = []
-        if self.kube.get('v1', 'Namespace', namespace) is not None:
-            candidates = [workload.service_account_object(), workload.service_object()]
-            group_version = self._served_istio_version('WorkloadGroup')
-            if group_version:
-                candidates.append(workload.workload_group_object(group_version))
-            entry_version = self._served_istio_version('WorkloadEntry')
-            if entry_version:
-                prefix = workload.name + '-'
-                candidates.extend(entry for entry in self.kube.list(
-                    entry_version, 'WorkloadEntry', namespace, '%s=%s' % (MANAGED_BY_LABEL, MANAGED_BY))
-                    if entry['metadata']['name'].startswith(prefix))
-            entry_version = self._served_istio_version('ServiceEntry')
-            if entry_version:
-                candidates.append(workload.service_entry_object(entry_version))
-            for candidate in candidates:
-                existing = self.kube.get(candidate['apiVersion'], candidate['kind'], candidate['metadata']['name'], namespace)
-                if existing and (existing['metadata'].get('labels') or {}).get(MANAGED_BY_LABEL) == MANAGED_BY:
-                    doomed.append(existing)
-                    self._object_diff('delete', existing, existing)
+        doomed = self._made_objects() if self.kube.get('v1', 'Namespace', self.workload.namespace) is not None else []
+        for obj in doomed:
+            self._object_diff('delete', obj, obj)
         files = self.bundle.existing(vm_bundle.FILE_NAMES)
         for name in files:
             path = self.bundle.file_path(name)
             before = '(token)\n' if name == 'istio-token' else self.bundle.read(name)
             self.diffs.append({'before_header': path, 'after_header': path, 'before': before, 'after': ''})
         if not self.check_mode:
-            # The group before its service account, so nothing is left pointing at a missing identity.
-            for obj in sorted(doomed, key=lambda item: item['kind'] == 'ServiceAccount'):
-                metadata = obj['metadata']
-                self.kube.delete(obj['apiVersion'], obj['kind'], metadata['name'], metadata['namespace'])
+            self._delete(doomed)
             self.bundle.remove(vm_bundle.FILE_NAMES)
         return {
             'changed': bool(doomed or files),
             'bundle_dir': self.bundle.path,
-            'objects': [{'kind': obj['kind'], 'api_version': obj['apiVersion'], 'name': obj['metadata']['name'],
-                         'namespace': namespace, 'action': 'delete'} for obj in doomed],
+            'objects': [_object_summary(obj, 'delete') for obj in doomed],
             'changed_files': files,
         }

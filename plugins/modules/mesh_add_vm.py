@@ -20,6 +20,8 @@ description:
     selector matches the group's labels, so that the VM is an endpoint of the Service like a pod.
   - With O(auto_register=false), also a static C(WorkloadEntry) for the VM's O(address); with auto-registration
     istiod creates that entry itself when the VM's sidecar connects.
+  - Objects an earlier run made for the group in another mode (a static WorkloadEntry, the legacy ServiceEntry, the
+    WorkloadGroup) are deleted when the current mode does not use them. Entries istiod auto-registered are left to istiod.
   - Writes the VM bundle into O(bundle_dir) on the controller (directory mode 0700, files 0600), with the content
     C(istioctl x workload entry configure -f wg.yaml -o DIR --clusterID C [--autoregister] [--internalIP ADDRESS])
     writes for the same group, C(cluster.env), C(mesh.yaml), C(root-cert.pem), C(istio-token) and C(hosts).

@@ -254,6 +254,22 @@ def test_revisioned_control_plane_is_named_in_the_bundle(cluster, run_playbook, 
     assert run_playbook(play(cluster, **catalog('catalog-canary', bundle_dir, revision='canary'))).changed() == 0
 
 
+def test_switching_modes_leaves_only_the_current_modes_objects(cluster, run_playbook, bundle_dir):
+    kubectl = cluster.kubectl
+    run_playbook(play(cluster, **catalog('catalog-switch', bundle_dir, auto_register=False)))
+    legacy = run_playbook(play(cluster, **catalog('catalog-switch', bundle_dir, mode='legacy'))).task('Add the VM')
+    assert {('WorkloadGroup', 'delete'), ('WorkloadEntry', 'delete'), ('ServiceEntry', 'create')} <= \
+        set((o['kind'], o['action']) for o in legacy['objects'])
+    assert kubectl.missing('workloadgroups.networking.istio.io', 'catalog-switch')
+    assert kubectl.missing('workloadentries.networking.istio.io', 'catalog-switch-10-168-0-20')
+    # An empty selector, like none, leaves the Service's endpoints to someone else (here, the ServiceEntry).
+    assert not kubectl.get('service', 'catalog-switch')['spec'].get('selector')
+    run_playbook(play(cluster, **catalog('catalog-switch', bundle_dir)))
+    assert kubectl.missing('serviceentries.networking.istio.io', 'mesh-expansion-catalog-switch')
+    assert kubectl.get('service', 'catalog-switch')['spec']['selector'] == {'app': 'catalog-switch', 'version': 'v1'}
+    kubectl.get('workloadgroups.networking.istio.io', 'catalog-switch')
+
+
 def test_state_absent_removes_objects_and_bundle(cluster, run_playbook, bundle_dir):
     run_playbook(play(cluster, **catalog('catalog-gone', bundle_dir, auto_register=False)))
     absent = {'name': 'catalog-gone', 'bundle_dir': bundle_dir, 'state': 'absent'}

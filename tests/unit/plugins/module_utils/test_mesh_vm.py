@@ -334,3 +334,29 @@ def test_loose_permissions_are_tightened(kube, clock, tmp_path):
     assert result['changed'] and result['changed_files'] == ['.']
     assert stat.S_IMODE(os.stat(bundle).st_mode) == 0o700
     assert not run(kube, clock, params)[0]['changed']
+
+
+def test_switching_modes_removes_what_the_old_mode_made(kube, clock, tmp_path):
+    run(kube, clock, module_params(tmp_path, auto_register=False))
+    result, _diffs = run(kube, clock, module_params(tmp_path))
+    assert ('WorkloadEntry', 'delete') in [(o['kind'], o['action']) for o in result['objects']]
+    assert kube.get('networking.istio.io/v1', 'WorkloadEntry', 'productcatalogservice-10-168-0-20', 'default') is None
+
+    result, _diffs = run(kube, clock, module_params(tmp_path, mode='legacy'))
+    actions = [(o['kind'], o['action']) for o in result['objects']]
+    assert ('WorkloadGroup', 'delete') in actions and ('ServiceEntry', 'create') in actions
+    assert 'selector' not in kube.get('v1', 'Service', 'productcatalogservice', 'default')['spec']
+    result, _diffs = run(kube, clock, module_params(tmp_path))
+    assert ('ServiceEntry', 'delete') in [(o['kind'], o['action']) for o in result['objects']]
+    assert not run(kube, clock, module_params(tmp_path))[0]['changed']
+
+
+def test_auto_registered_entries_are_istiods_and_stay(kube, clock, tmp_path):
+    run(kube, clock, module_params(tmp_path))
+    kube.put({'apiVersion': 'networking.istio.io/v1', 'kind': 'WorkloadEntry',
+              'metadata': {'name': 'productcatalogservice-10.168.0.20', 'namespace': 'default',
+                           'annotations': {'istio.io/autoRegistrationGroup': 'productcatalogservice'}},
+              'spec': {'address': '10.168.0.20'}})
+    assert not run(kube, clock, module_params(tmp_path))[0]['changed']
+    run(kube, clock, module_params(tmp_path, state='absent'))
+    assert kube.get('networking.istio.io/v1', 'WorkloadEntry', 'productcatalogservice-10.168.0.20', 'default')
