@@ -6,6 +6,8 @@ collection creates grants its own user). Service accounts authenticate but RBAC 
 """
 
 import hmac
+import os
+import threading
 
 import jwt
 
@@ -23,17 +25,49 @@ class StaticTokenAuthenticator:
         return dict(self._user) if hmac.compare_digest(token, self._token) else None
 
 
-class ServiceAccountAuthenticator:
-    """Tokens issued by this server's TokenRequest subresource, for any of ``audiences``."""
+class FileTokenAuthenticator:
+    """Bearer tokens listed one per line in a file another process writes (the GCP stand-in's OAuth access tokens,
+    when this server runs as a daemon); the file is read again whenever it changes."""
 
-    def __init__(self, issuer, audiences):
+    def __init__(self, path, user=None):
+        self._path = path
+        self._user = user or ADMIN_USER
+        self._lock = threading.Lock()
+        self._seen = None
+        self._tokens = frozenset()
+
+    def _current(self):
+        try:
+            stamp = os.stat(self._path).st_mtime_ns
+        except FileNotFoundError:
+            return frozenset()
+        with self._lock:
+            if stamp != self._seen:
+                with open(self._path, encoding='utf-8') as handle:
+                    self._tokens = frozenset(line.strip() for line in handle if line.strip())
+                self._seen = stamp
+            return self._tokens
+
+    def __call__(self, token):
+        return dict(self._user) if token in self._current() else None
+
+
+class ServiceAccountAuthenticator:
+    """Tokens issued by this server's TokenRequest subresource, for any of ``audiences``, whose service account
+    still exists (``account_uid(namespace, name)`` gives its uid, or None)."""
+
+    def __init__(self, issuer, audiences, account_uid):
         self._issuer = issuer
         self._audiences = audiences
+        self._account_uid = account_uid
 
     def __call__(self, token):
         try:
             claims = self._issuer.verify(token, audiences=self._audiences)
         except jwt.PyJWTError:
+            return None
+        account = claims['kubernetes.io']['serviceaccount']
+        if self._account_uid(claims['kubernetes.io']['namespace'], account['name']) != account['uid']:
             return None
         namespace = claims['kubernetes.io']['namespace']
         return {'username': claims['sub'], 'uid': claims['kubernetes.io']['serviceaccount']['uid'],

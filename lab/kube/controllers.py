@@ -84,6 +84,12 @@ class Controllers:
     def start(self):
         self._thread.start()
 
+    def resync(self):
+        """Look at every object once, as controllers do when they start (after the server restored its state)."""
+        for key in (('', 'namespaces'), ('apps', 'deployments'), ('', 'services')):
+            for obj in self.objects.storage.list(key)[0]:
+                self._queue.put(('stored', key, obj))
+
     def stop(self):
         self._stop.set()
         self._queue.put(None)

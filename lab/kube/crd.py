@@ -119,6 +119,11 @@ class _Walk:
         self._constraints(value, schema, path)
         if isinstance(value, dict) and (schema.get('type') == 'object' or 'properties' in schema):
             self._object(value, schema, path)
+        if isinstance(value, dict):
+            # Also in value-only subschemas: Istio's CRDs say "exactly one of" as oneOf over {required: [...]}.
+            for key in schema.get('required', ()):
+                if key not in value:
+                    self.causes.append(errors.required(field_path(path + [key])))
         elif isinstance(value, list) and 'items' in schema:
             for index, item in enumerate(value):
                 if item is None and not schema['items'].get('nullable'):
@@ -148,9 +153,6 @@ class _Walk:
                     del value[key]  # the real server drops nulls in non-nullable fields before validating
                 continue
             self.value(child, sub, path + [key])
-        for key in schema.get('required', ()):
-            if key not in value:
-                self.causes.append(errors.required(field_path(path + [key])))
 
     def _type_error(self, value, wanted, path):
         name = field_path(path)

@@ -18,6 +18,20 @@ _PUBLIC_PATHS = ('/version', '/healthz', '/livez', '/readyz')
 _DEFAULT_WATCH_SECONDS = 1800
 
 
+def _event_as_seen(event, visible):
+    """The event a watch with selectors reports, as the real watch cache does: an object that starts matching is
+    ADDED, one that stops matching is DELETED; None if the watch does not see it at all."""
+    now = visible(event.object)
+    if event.type != 'MODIFIED':
+        return event.type if now else None
+    before = visible(event.previous)
+    if before and now:
+        return 'MODIFIED'
+    if now:
+        return 'ADDED'
+    return 'DELETED' if before else None
+
+
 class _Request:
     """What the routing decided: the resource type, namespace, name, subresource and the query."""
 
@@ -230,9 +244,11 @@ class ApiHandler(http.server.BaseHTTPRequestHandler):
             content_type = (self.headers.get('Content-Type') or '').split(';')[0].strip()
             if content_type not in patching.PATCH_TYPES:
                 raise errors.unsupported_media_type(content_type)
+            options = self._write_options(request)
+            if content_type == patching.APPLY_PATCH and not request.param('fieldManager'):
+                options.manager = ''  # apply never falls back to the user agent: the caller must name itself
             existed = objects.find(rtype, namespace, name) is not None
-            patched, warnings = objects.patch(rtype, version, namespace, name, content_type, body,
-                                              self._write_options(request), subresource)
+            patched, warnings = objects.patch(rtype, version, namespace, name, content_type, body, options, subresource)
             self._send_json(200 if existed else 201, patched, warnings)
         elif method == 'DELETE' and name is not None:
             options = self._decode_body(body) or {}
@@ -285,17 +301,16 @@ class ApiHandler(http.server.BaseHTTPRequestHandler):
         self.send_header('Content-Type', 'application/json')
         self.send_header('Transfer-Encoding', 'chunked')
         self.end_headers()
-        with storage.lock:
-            if start in ('', '0'):
-                initial, revision = storage.list(rtype.key, namespace if rtype.namespaced else None)
-                for obj in initial:
-                    if visible(obj):
-                        self._send_event('ADDED', api.objects.present(rtype, version, obj))
-            else:
-                try:
-                    revision = int(start)
-                except ValueError:
-                    revision = -1
+        if start in ('', '0'):
+            initial, revision = storage.list(rtype.key, namespace if rtype.namespaced else None)
+            for obj in initial:
+                if visible(obj):
+                    self._send_event('ADDED', api.objects.present(rtype, version, obj))
+        else:
+            try:
+                revision = int(start)
+            except ValueError:
+                revision = -1
         while not storage.closed and time.monotonic() < deadline:
             events = storage.events_after(revision) if revision >= 0 else None
             if events is None:
@@ -304,9 +319,9 @@ class ApiHandler(http.server.BaseHTTPRequestHandler):
                 break
             for event in events:
                 revision = event.resource_version
-                if event.key == rtype.key and visible(event.object):
-                    obj = api.objects.present(rtype, version, copy.deepcopy(event.object))
-                    self._send_event(event.type, obj)
+                event_type = _event_as_seen(event, visible) if event.key == rtype.key else None
+                if event_type:
+                    self._send_event(event_type, api.objects.present(rtype, version, copy.deepcopy(event.object)))
             storage.wait_for_change(revision, min(5.0, max(0.0, deadline - time.monotonic())))
         self.wfile.write(b'0\r\n\r\n')
         self.close_connection = True

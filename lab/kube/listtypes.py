@@ -14,7 +14,7 @@ _KEYED_FIELDS = {
     'containers': ('name',), 'initContainers': ('name',), 'ephemeralContainers': ('name',),
     'env': ('name',), 'volumes': ('name',), 'volumeMounts': ('mountPath',), 'volumeDevices': ('devicePath',),
     'imagePullSecrets': ('name',), 'conditions': ('type',), 'ownerReferences': ('uid',), 'hostAliases': ('ip',),
-    'secrets': ('name',), 'topologySpreadConstraints': ('topologyKey', 'whenUnsatisfiable'),
+    'secrets': ('name',), 'topologySpreadConstraints': ('topologyKey', 'whenUnsatisfiable'), 'webhooks': ('name',),
 }
 _SET_FIELDS = {'finalizers'}
 

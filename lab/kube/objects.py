@@ -19,6 +19,8 @@ from lab.kube.listtypes import CoreListRules, SchemaListRules
 from lab.kube.selectors import parse_field_selector, parse_label_selector
 
 _NAMESPACE_KEY = ('', 'namespaces')
+# The real server's namespace lifecycle admission refuses to delete these.
+_UNDELETABLE_NAMESPACES = ('default', 'kube-system', 'kube-public')
 # The letters the real server appends to a generateName (no vowels, no look-alikes).
 _GENERATED_NAME_LETTERS = 'bcdfghjklmnpqrstvwxz2456789'
 _BOOKKEEPING = ('resourceVersion', 'managedFields', 'generation')
@@ -122,7 +124,7 @@ class ObjectApi:
             meta['name'] = name
         return obj
 
-    def _require_namespace(self, rtype, namespace):
+    def _require_namespace(self, rtype, namespace, name=''):
         if not rtype.namespaced:
             return
         found = self.storage.get(_NAMESPACE_KEY, '', namespace)
@@ -131,7 +133,7 @@ class ObjectApi:
                                   {'name': namespace, 'kind': 'namespaces'})
         if found['metadata'].get('deletionTimestamp'):
             raise errors.forbidden('%s "%s" is forbidden: unable to create new content in namespace %s because it '
-                                   'is being terminated' % (rtype.qualified_plural, '', namespace))
+                                   'is being terminated' % (rtype.qualified_plural, name, namespace), rtype, name)
 
     def _validate(self, rtype, version, obj, old, options):
         if rtype.crd is not None:
@@ -156,7 +158,7 @@ class ObjectApi:
             if not meta.get('name'):
                 raise errors.invalid(rtype.kind, rtype.group, '', [errors.Cause(
                     errors.Cause.REQUIRED, 'metadata.name', 'Required value: name or generateName is required')])
-            self._require_namespace(rtype, namespace)
+            self._require_namespace(rtype, namespace, meta['name'])
             warnings = self._validate(rtype, version, obj, None, options)
             if self.storage.get(rtype.key, meta.get('namespace', ''), meta['name']) is not None:
                 raise errors.already_exists(rtype, meta['name'])
@@ -215,8 +217,8 @@ class ObjectApi:
             return self._finish_update(rtype, version, old, obj, options, subresource)
 
     def _apply(self, rtype, version, namespace, name, body, options, subresource):
-        if not options.manager or options.manager == 'unknown':
-            raise errors.bad_request('PATCH, application/apply-patch+yaml requires fieldManager to be set')
+        if not options.manager:
+            raise errors.bad_request('fieldManager is required for apply requests')
         try:
             applied = yaml.safe_load(body)
         except yaml.YAMLError as exc:
@@ -314,6 +316,9 @@ class ObjectApi:
         with self.storage.lock:
             old = self._existing(rtype, namespace, name)
             meta = old['metadata']
+            if rtype.key == _NAMESPACE_KEY and name in _UNDELETABLE_NAMESPACES:
+                raise errors.forbidden('namespaces "%s" is forbidden: this namespace may not be deleted' % name,
+                                       rtype, name)
             preconditions = preconditions or {}
             for field in ('uid', 'resourceVersion'):
                 if preconditions.get(field) and preconditions[field] != meta.get(field):

@@ -126,9 +126,15 @@ def _secret_causes(obj, old):
                 causes.append(errors.required('data[%s]' % key))
     if old is not None and old.get('type') != obj.get('type'):
         causes.append(errors.invalid_value('type', obj.get('type'), 'field is immutable'))
-    if old is not None and old.get('immutable') and old.get('data') != obj.get('data'):
-        causes.append(errors.Cause(errors.Cause.FORBIDDEN, 'data', 'Forbidden: field is immutable when `immutable` is set'))
-    return causes
+    return causes + _immutable_data_causes(obj, old)
+
+
+def _immutable_data_causes(obj, old):
+    """Secrets and ConfigMaps marked ``immutable`` keep their data."""
+    if old is not None and old.get('immutable') and (old.get('data'), old.get('binaryData')) != \
+            (obj.get('data'), obj.get('binaryData')):
+        return [errors.Cause(errors.Cause.FORBIDDEN, 'data', 'Forbidden: field is immutable when `immutable` is set')]
+    return []
 
 
 def _binding_causes(obj, old):
@@ -141,6 +147,7 @@ _KIND_CHECKS = {
     ('apps', 'Deployment'): _deployment_causes,
     ('', 'Service'): _service_causes,
     ('', 'Secret'): _secret_causes,
+    ('', 'ConfigMap'): _immutable_data_causes,
     ('rbac.authorization.k8s.io', 'RoleBinding'): _binding_causes,
     ('rbac.authorization.k8s.io', 'ClusterRoleBinding'): _binding_causes,
 }

@@ -40,12 +40,12 @@ def _write_private(path, text):
 class KubeApiServer:
     """A Kubernetes API server on ``host:port`` (port 0: any free one) with its state in ``state_dir``.
 
-    ``authenticator`` decides who a bearer token belongs to (see auth.py); by default the admin token in
-    ``<state_dir>/admin-token`` and service account tokens this server issued are accepted.
+    Bearer tokens accepted (see auth.py): the admin token in ``<state_dir>/admin-token``, service account tokens
+    this server issued, and whatever one of ``extra_authenticators`` (callables: token -> user or None) accepts.
     """
 
     def __init__(self, state_dir, host='127.0.0.1', port=0, deployment_ready_seconds=0.2, lb_range='10.168.8.0/24',
-                 service_cidr='10.8.0.0/20', issuer=None, authenticator=None, log=None):
+                 service_cidr='10.8.0.0/20', issuer=None, extra_authenticators=(), log=None):
         self.state_dir = state_dir
         os.makedirs(state_dir, mode=0o700, exist_ok=True)
         self._log_handle = log
@@ -67,13 +67,19 @@ class KubeApiServer:
         self.url = 'https://%s:%d' % (host, self.port)
         self.issuer = TokenIssuer(state_dir, issuer or 'https://kubernetes.default.svc.cluster.local')
         self.audiences = [self.issuer.issuer]
-        self.authenticator = authenticator or auth.AnyOf(
-            auth.StaticTokenAuthenticator(self.token), auth.ServiceAccountAuthenticator(self.issuer, self.audiences))
+        self.authenticator = auth.AnyOf(
+            auth.StaticTokenAuthenticator(self.token),
+            auth.ServiceAccountAuthenticator(self.issuer, self.audiences, self._service_account_uid),
+            *extra_authenticators)
         self.controllers = Controllers(self.objects, self.ca.cert_pem.decode(), lb_range, deployment_ready_seconds,
                                        log=self.log)
         self._thread = None
         self.kubeconfig = os.path.join(state_dir, 'kubeconfig')
         _write_private(self.kubeconfig, self.kubeconfig_text())
+
+    def _service_account_uid(self, namespace, name):
+        account = self.objects.find(self.registry.by_key('', 'serviceaccounts'), namespace, name)
+        return account['metadata']['uid'] if account else None
 
     def _admin_token(self):
         path = os.path.join(self.state_dir, 'admin-token')
@@ -105,6 +111,7 @@ class KubeApiServer:
     def start(self):
         self.controllers.start()
         self._restore()
+        self.controllers.resync()
         self._bootstrap()
         self._thread = threading.Thread(target=self._httpd.serve_forever, name='kube-api', daemon=True)
         self._thread.start()

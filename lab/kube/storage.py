@@ -8,7 +8,8 @@ import threading
 # How many past events a watch can resume from; an older resourceVersion gets 410 Expired, as from etcd compaction.
 EVENT_HISTORY = 5000
 
-Event = collections.namedtuple('Event', 'resource_version type key object')
+# ``previous`` is the object before a MODIFIED event (watches with selectors need it), else None.
+Event = collections.namedtuple('Event', 'resource_version type key object previous')
 
 
 class Storage:
@@ -47,11 +48,11 @@ class Storage:
         with self.lock:
             meta = obj['metadata']
             ident = (meta.get('namespace', ''), meta['name'])
-            event_type = 'MODIFIED' if ident in self._objects[key] else 'ADDED'
+            previous = self._objects[key].get(ident)
             self._revision += 1
             meta['resourceVersion'] = str(self._revision)
             self._objects[key][ident] = copy.deepcopy(obj)
-            self._record(event_type, key, obj)
+            self._record('MODIFIED' if previous else 'ADDED', key, obj, previous)
             return copy.deepcopy(obj)
 
     def remove(self, key, namespace, name):
@@ -62,8 +63,8 @@ class Storage:
             self._record('DELETED', key, obj)
             return obj
 
-    def _record(self, event_type, key, obj):
-        self._events.append(Event(self._revision, event_type, key, copy.deepcopy(obj)))
+    def _record(self, event_type, key, obj, previous=None):
+        self._events.append(Event(self._revision, event_type, key, copy.deepcopy(obj), previous))
         self._changed.notify_all()
 
     def events_after(self, revision):

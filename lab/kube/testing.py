@@ -13,7 +13,7 @@ def running_kube_api(state_dir, host='127.0.0.1', port=0, deployment_ready_secon
        .kubeconfig (path of a kubeconfig with context 'lab' that kubectl and the kubernetes client accept),
        .server (the in-process server object, for tests that need to inspect or inject state).
 
-    Further keyword options go to KubeApiServer (service_cidr, issuer, authenticator, log)."""
+    Further keyword options go to KubeApiServer (service_cidr, issuer, extra_authenticators, log)."""
     server = KubeApiServer(str(state_dir), host=host, port=port, deployment_ready_seconds=deployment_ready_seconds,
                            lb_range=lb_range, **options)
     server.start()

@@ -19,6 +19,13 @@ _WORKLOAD_ENTRY_SPEC = {
     },
 }
 
+# "At most one of httpGet and tcpSocket", written as Istio's generated CRDs write it: oneOf over required.
+_AT_MOST_ONE_HANDLER = [
+    {'not': {'anyOf': [{'required': ['httpGet']}, {'required': ['tcpSocket']}]}},
+    {'required': ['httpGet']},
+    {'required': ['tcpSocket']},
+]
+
 _WORKLOAD_GROUP_SPEC = {
     'type': 'object',
     'required': ['template'],
@@ -27,8 +34,9 @@ _WORKLOAD_GROUP_SPEC = {
             'labels': {'type': 'object', 'additionalProperties': {'type': 'string'}},
             'annotations': {'type': 'object', 'additionalProperties': {'type': 'string'}}}},
         'template': copy.deepcopy(_WORKLOAD_ENTRY_SPEC),
-        'probe': {'type': 'object', 'properties': {
+        'probe': {'type': 'object', 'oneOf': _AT_MOST_ONE_HANDLER, 'properties': {
             'periodSeconds': {'type': 'integer'},
+            'tcpSocket': {'type': 'object', 'properties': {'port': {'x-kubernetes-int-or-string': True}}},
             'httpGet': {'type': 'object', 'required': ['port'], 'properties': {
                 'path': {'type': 'string'},
                 'port': {'x-kubernetes-int-or-string': True},

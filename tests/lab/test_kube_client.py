@@ -145,7 +145,7 @@ def test_watch_sees_changes(api):
         for event in config_maps.watch(namespace='apps', resource_version=start, timeout=10,
                                        label_selector='watched=yes'):
             seen.append((event['type'], event['object'].metadata.name))
-            if event['type'] == 'DELETED':
+            if event['type'] == 'DELETED' and event['object'].metadata.labels.watched == 'yes':
                 return
 
     watcher = threading.Thread(target=watch)
@@ -153,9 +153,14 @@ def test_watch_sees_changes(api):
     config_maps.create(_config_map('unwatched'), namespace='apps')
     config_maps.create(_config_map('w', {'watched': 'yes'}), namespace='apps')
     config_maps.patch(name='w', namespace='apps', body={'data': {'k': 'v'}}, content_type='application/merge-patch+json')
+    # Leaving the selector looks like a deletion to the watch, coming back like a creation.
+    relabel = 'application/merge-patch+json'
+    config_maps.patch(name='w', namespace='apps', body={'metadata': {'labels': {'watched': 'no'}}}, content_type=relabel)
+    config_maps.patch(name='unwatched', namespace='apps', body={'data': {'k': 'v'}}, content_type=relabel)
+    config_maps.patch(name='w', namespace='apps', body={'metadata': {'labels': {'watched': 'yes'}}}, content_type=relabel)
     config_maps.delete(name='w', namespace='apps')
     watcher.join(timeout=15)
-    assert seen == [('ADDED', 'w'), ('MODIFIED', 'w'), ('DELETED', 'w')]
+    assert seen == [('ADDED', 'w'), ('MODIFIED', 'w'), ('DELETED', 'w'), ('ADDED', 'w'), ('DELETED', 'w')]
 
 
 def test_refuses_objects_in_missing_namespaces_and_missing_required_fields(api):
@@ -217,6 +222,14 @@ def test_custom_resources_follow_their_crd_schema(api, kube):
     fields = {cause['field']: cause for cause in status['details']['causes']}
     assert 'must be of type integer' in fields['spec.template.ports.grpc']['message']
     assert fields['spec.probe.httpGet.scheme']['reason'] == 'FieldValueNotSupported'
+
+    both = copy.deepcopy(group)
+    both['metadata']['name'] = 'both'
+    both['spec']['probe']['tcpSocket'] = {'port': 3550}
+    with pytest.raises(ApiException) as refused:
+        groups.create(both, namespace='vms')
+    assert _status(refused.value)[1]['details']['causes'][0]['message'].endswith(
+        'must validate one and only one schema (oneOf)')
 
     entries = api.resources.get(api_version='networking.istio.io/v1', kind='WorkloadEntry')
     with pytest.raises(ApiException) as refused:

@@ -38,6 +38,8 @@ def test_apply_is_idempotent_and_controllers_act(kubectl):
     second = kubectl.run('apply', '-f', '-', stdin=WEB).stdout
     assert second.count('unchanged') == 3, second
 
+    rollout = kubectl.run('rollout', 'status', 'deployment/web', '-n', 'demo', '--timeout=20s').stdout
+    assert 'successfully rolled out' in rollout
     kubectl.run('wait', '--for=condition=Available', 'deployment/web', '-n', 'demo', '--timeout=20s')
     deployment = kubectl.json('get', 'deployment', 'web', '-n', 'demo')
     assert deployment['status']['readyReplicas'] == 2
@@ -111,3 +113,13 @@ def test_refuses_missing_required_field_and_unknown_field(kubectl):
     wrong_type = WEB.split('---')[1].replace('replicas: 2', 'replicas: two')
     refused = kubectl.run('apply', '-f', '-', stdin=wrong_type, check=False)
     assert refused.returncode != 0 and 'replicas' in refused.stderr
+
+
+def test_diff_shows_a_change_without_making_it(kubectl):
+    kubectl.run('apply', '-f', '-', stdin=WEB)
+    before = kubectl.json('get', 'deployment', 'web', '-n', 'demo')['metadata']['resourceVersion']
+    assert kubectl.run('diff', '-f', '-', stdin=WEB).returncode == 0
+    changed = kubectl.run('diff', '-f', '-', stdin=WEB.replace('nginx:1.27', 'nginx:1.29'), check=False)
+    assert changed.returncode == 1, changed.stderr
+    assert '-        image: nginx:1.27' in changed.stdout and '+        image: nginx:1.29' in changed.stdout
+    assert kubectl.json('get', 'deployment', 'web', '-n', 'demo')['metadata']['resourceVersion'] == before

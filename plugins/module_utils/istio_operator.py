@@ -1,0 +1,171 @@
+# Copyright: (c) 2026, meshbridge maintainers
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""The IstioOperator for a control plane that serves VMs, and the objects that expose istiod to them.
+
+What Istio's "Virtual Machine Installation" guide installs, from the module's options:
+``values.global.meshID``, ``.network``, ``.multiCluster.clusterName``, workload entry auto-registration and health
+checks on (``values.pilot.env``), the trust domain in ``meshConfig``, and the east-west gateway of
+``samples/multicluster/gen-eastwest-gateway.sh`` (``istio: eastwestgateway``, ports 15021, 15443, 15012, 15017).
+``samples/multicluster/expose-istiod.yaml`` becomes Gateway ``istiod-gateway`` and VirtualService ``istiod-vs``,
+routed to the revision's istiod.
+
+A digest of the whole IstioOperator (and the version) is set as a label on istiod's Deployment
+(``values.pilot.deploymentLabels``), so a later run sees a change to ``values`` or ``components`` that no other
+setting it reads shows.
+"""
+
+import copy
+import hashlib
+import json
+import re
+
+ISTIO_NAMESPACE = 'istio-system'
+EASTWEST_GATEWAY = 'istio-eastwestgateway'
+EXPOSE_GATEWAY = 'istiod-gateway'
+EXPOSE_VIRTUAL_SERVICE = 'istiod-vs'
+DIGEST_LABEL = 'meshbridge.io/install-digest'
+PROFILES = ('default', 'demo', 'minimal', 'empty', 'preview', 'stable', 'ambient', 'remote', 'openshift')
+
+_EASTWEST_PORTS = [
+    {'name': 'status-port', 'port': 15021, 'targetPort': 15021},
+    {'name': 'tls', 'port': 15443, 'targetPort': 15443},
+    {'name': 'tls-istiod', 'port': 15012, 'targetPort': 15012},
+    {'name': 'tls-webhook', 'port': 15017, 'targetPort': 15017},
+]
+# Lower-case DNS-1123 labels: these names end up in label values, SPIFFE IDs and object names.
+_DNS_LABEL = re.compile(r'^[a-z0-9]([-a-z0-9]*[a-z0-9])?$')
+# A trust domain is a DNS name (dot-separated labels).
+_DNS_NAME = re.compile(r'^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$')
+
+
+class OperatorError(Exception):
+    """An option cannot make a valid IstioOperator; the message names the option and the fix."""
+
+
+def check_name(option, value, pattern=_DNS_LABEL, max_length=63, what='a DNS-1123 label'):
+    if value is None or value == '':
+        return
+    if len(value) > max_length or not pattern.match(value):
+        raise OperatorError('%s %r is not %s: use lower-case letters, digits and "-", starting and ending with a '
+                            'letter or digit, at most %d characters' % (option, value, what, max_length))
+
+
+def validate(settings):
+    """Refuse option values Istio would refuse or mangle, before anything is changed."""
+    check_name('mesh_id', settings.get('mesh_id'))
+    check_name('network', settings.get('network'))
+    check_name('cluster_name', settings.get('cluster_name'))
+    check_name('revision', settings.get('revision'))
+    check_name('trust_domain', settings.get('trust_domain'), _DNS_NAME, 253, 'a DNS name')
+    if settings.get('profile') not in PROFILES:
+        raise OperatorError('profile %r is not an Istio profile: use one of %s'
+                            % (settings.get('profile'), ', '.join(PROFILES)))
+    values_global = (settings.get('values') or {}).get('global') or {}
+    for option, key in (('mesh_id', 'meshID'), ('network', 'network')):
+        if key in values_global:
+            raise OperatorError('values.global.%s is set by option %s: set %s instead and remove it from values'
+                                % (key, option, option))
+    if 'clusterName' in (values_global.get('multiCluster') or {}):
+        raise OperatorError('values.global.multiCluster.clusterName is set by option cluster_name: set cluster_name '
+                            'instead and remove it from values')
+    for gateway in (settings.get('components') or {}).get('ingressGateways') or []:
+        if isinstance(gateway, dict) and gateway.get('name') == EASTWEST_GATEWAY:
+            raise OperatorError('components.ingressGateways must not list %s: the module adds it when '
+                                'eastwest_gateway is true' % EASTWEST_GATEWAY)
+
+
+def suffix(revision):
+    return '-%s' % revision if revision else ''
+
+
+def _merge(base, overlay):
+    for key, value in overlay.items():
+        if isinstance(value, dict) and isinstance(base.get(key), dict):
+            _merge(base[key], value)
+        else:
+            base[key] = copy.deepcopy(value)
+    return base
+
+
+def _eastwest_gateway(network):
+    label = {'istio': 'eastwestgateway', 'app': EASTWEST_GATEWAY}
+    gateway = {'name': EASTWEST_GATEWAY, 'enabled': True, 'label': label,
+               'k8s': {'service': {'ports': copy.deepcopy(_EASTWEST_PORTS)}}}
+    if network:
+        label['topology.istio.io/network'] = network
+        gateway['k8s']['env'] = [{'name': 'ISTIO_META_REQUESTED_NETWORK_VIEW', 'value': network}]
+    return gateway
+
+
+def build_operator(settings):
+    """The IstioOperator (a dict) for ``settings`` (the module's options), digest label included."""
+    validate(settings)
+    values = _merge({}, settings.get('values') or {})
+    global_values = values.setdefault('global', {})
+    if settings.get('mesh_id'):
+        global_values['meshID'] = settings['mesh_id']
+    if settings.get('network'):
+        global_values['network'] = settings['network']
+    if settings.get('cluster_name'):
+        global_values.setdefault('multiCluster', {})['clusterName'] = settings['cluster_name']
+    pilot_env = values.setdefault('pilot', {}).setdefault('env', {})
+    pilot_env['PILOT_ENABLE_WORKLOAD_ENTRY_AUTOREGISTRATION'] = True
+    pilot_env['PILOT_ENABLE_WORKLOAD_ENTRY_HEALTHCHECKS'] = True
+
+    components = _merge({}, settings.get('components') or {})
+    if settings.get('eastwest_gateway', True):
+        components.setdefault('ingressGateways', []).append(_eastwest_gateway(settings.get('network')))
+
+    spec = {'profile': settings.get('profile') or 'default', 'values': values}
+    if settings.get('revision'):
+        spec['revision'] = settings['revision']
+    if settings.get('trust_domain'):
+        spec['meshConfig'] = {'trustDomain': settings['trust_domain']}
+    if components:
+        spec['components'] = components
+    operator = {'apiVersion': 'install.istio.io/v1alpha1', 'kind': 'IstioOperator',
+                'metadata': {'name': 'meshbridge%s' % suffix(settings.get('revision')),
+                             'namespace': ISTIO_NAMESPACE},
+                'spec': spec}
+    values['pilot'].setdefault('deploymentLabels', {})[DIGEST_LABEL] = digest(operator, settings['version'])
+    return operator
+
+
+def digest(operator, version):
+    """A label-sized digest of the IstioOperator and the version it is installed with."""
+    text = json.dumps({'version': version, 'operator': operator}, sort_keys=True, separators=(',', ':'))
+    return hashlib.sha256(text.encode('utf-8')).hexdigest()[:40]
+
+
+def expose_istiod(revision):
+    """Gateway ``istiod-gateway`` (15012, 15017; TLS passthrough on the east-west gateway) and VirtualService
+    ``istiod-vs`` routing them to the revision's istiod (15012 and its webhook port 443)."""
+    host = 'istiod%s.%s.svc.cluster.local' % (suffix(revision), ISTIO_NAMESPACE)
+    gateway = {
+        'apiVersion': 'networking.istio.io/v1', 'kind': 'Gateway',
+        'metadata': {'name': EXPOSE_GATEWAY, 'namespace': ISTIO_NAMESPACE},
+        'spec': {
+            'selector': {'istio': 'eastwestgateway'},
+            'servers': [
+                {'port': {'name': 'tls-istiod', 'number': 15012, 'protocol': 'TLS'}, 'tls': {'mode': 'PASSTHROUGH'},
+                 'hosts': ['*']},
+                {'port': {'name': 'tls-istiodwebhook', 'number': 15017, 'protocol': 'TLS'},
+                 'tls': {'mode': 'PASSTHROUGH'}, 'hosts': ['*']},
+            ],
+        },
+    }
+    virtual_service = {
+        'apiVersion': 'networking.istio.io/v1', 'kind': 'VirtualService',
+        'metadata': {'name': EXPOSE_VIRTUAL_SERVICE, 'namespace': ISTIO_NAMESPACE},
+        'spec': {
+            'hosts': ['*'],
+            'gateways': [EXPOSE_GATEWAY],
+            'tls': [
+                {'match': [{'port': 15012, 'sniHosts': ['*']}],
+                 'route': [{'destination': {'host': host, 'port': {'number': 15012}}}]},
+                {'match': [{'port': 15017, 'sniHosts': ['*']}],
+                 'route': [{'destination': {'host': host, 'port': {'number': 443}}}]},
+            ],
+        },
+    }
+    return [gateway, virtual_service]

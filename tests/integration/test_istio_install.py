@@ -1,0 +1,169 @@
+"""meshbridge.istio_vm.istio_install through real ansible-playbook, against the Kubernetes stand-in, with the
+stand-in istioctl release served from a loopback HTTP server; results checked with the real kubectl."""
+
+import json
+import os
+import re
+import socket
+import subprocess
+
+import pytest
+
+from lab.istio.testing import serving_releases
+from lab.kube.testing import running_kube_api
+
+VERSION = '1.24.2'
+KUBECTL = '/usr/bin/kubectl'
+
+PLAY = '''
+- hosts: localhost
+  gather_facts: false
+  tasks:
+    - name: Istio
+      meshbridge.istio_vm.istio_install: "{{ istio_args }}"
+      register: istio
+'''
+
+
+@pytest.fixture
+def lab(tmp_path):
+    with running_kube_api(tmp_path / 'kube', deployment_ready_seconds=0.2) as kube:
+        with serving_releases(tmp_path / 'releases', [VERSION]) as release_url:
+            yield kube, release_url
+
+
+@pytest.fixture
+def kubectl(lab, tmp_path):
+    kube = lab[0]
+    env = {'PATH': '/usr/bin:/bin', 'HOME': str(tmp_path), 'KUBECACHEDIR': str(tmp_path / 'kubectl-cache')}
+
+    def run(*args, check=True):
+        completed = subprocess.run([KUBECTL, '--kubeconfig', kube.kubeconfig] + list(args), capture_output=True,
+                                   text=True, env=env, timeout=60, check=False)
+        if check:
+            assert completed.returncode == 0, completed.stderr
+        return completed
+    return run
+
+
+@pytest.fixture
+def istio(lab, run_playbook, tmp_path):
+    kube, release_url = lab
+
+    def run(check=False, diff=False, expect_failure=False, **options):
+        args = {'version': VERSION, 'kubeconfig': kube.kubeconfig, 'context': 'lab', 'release_url': release_url,
+                'cache_dir': str(tmp_path / 'cache'), 'mesh_id': 'mesh1', 'cluster_name': 'west',
+                'network': 'west-network', 'wait_timeout': 60}
+        args.update(options)
+        result = run_playbook(PLAY, extra_vars={'istio_args': args}, check=check, diff=diff,
+                              expect_failure=expect_failure)
+        return result.task('Istio')
+    return run
+
+
+def _mesh(kubectl):
+    return json.loads(kubectl('-n', 'istio-system', 'get', 'cm', 'istio', '-o', 'json').stdout)['data']['mesh']
+
+
+def test_install_is_idempotent_changes_with_diff_and_uninstalls(istio, kubectl, lab):
+    first = istio()
+    assert first['changed'] is True
+    assert first['version'] == VERSION and first['revision'] == ''
+    assert (first['mesh_id'], first['cluster_name'], first['network'], first['trust_domain']) == \
+        ('mesh1', 'west', 'west-network', 'cluster.local')
+    assert first['istiod_address'].startswith('10.168.8.')
+    assert first['istioctl'].endswith('/cache/1.24.2/istioctl')
+
+    crds = kubectl('get', 'crd', '-o', 'name').stdout
+    assert 'workloadgroups.networking.istio.io' in crds and 'peerauthentications.security.istio.io' in crds
+    kubectl('-n', 'istio-system', 'get', 'deploy/istiod', 'deploy/istio-eastwestgateway', 'svc/istiod',
+            'svc/istio-ingressgateway')
+    eastwest_ip = kubectl('-n', 'istio-system', 'get', 'svc', 'istio-eastwestgateway', '-o',
+                          'jsonpath={.status.loadBalancer.ingress[0].ip}').stdout
+    assert eastwest_ip == first['istiod_address']
+    gateway = json.loads(kubectl('-n', 'istio-system', 'get', 'gateways.networking.istio.io', 'istiod-gateway',
+                                 '-o', 'json').stdout)
+    assert [s['port']['number'] for s in gateway['spec']['servers']] == [15012, 15017]
+    kubectl('-n', 'istio-system', 'get', 'virtualservices.networking.istio.io', 'istiod-vs')
+    requests_after_first = len(lab[1].requests)
+
+    second = istio()
+    assert second['changed'] is False
+    assert second['istiod_address'] == first['istiod_address']
+    assert len(lab[1].requests) == requests_after_first, 'istioctl comes from the cache'
+
+    predicted = istio(check=True, diff=True, mesh_id='mesh2')
+    assert predicted['changed'] is True
+    assert predicted['diff']['before']['mesh_id'] == 'mesh1' and predicted['diff']['after']['mesh_id'] == 'mesh2'
+    assert 'meshId: mesh1' in _mesh(kubectl), 'check mode changed nothing'
+
+    changed = istio(diff=True, mesh_id='mesh2')
+    assert changed['changed'] is True and changed['mesh_id'] == 'mesh2'
+    assert changed['diff']['before']['mesh_id'] == 'mesh1' and changed['diff']['after']['mesh_id'] == 'mesh2'
+    assert 'meshId: mesh2' in _mesh(kubectl)
+    assert istio(mesh_id='mesh2')['changed'] is False
+
+    values_changed = istio(mesh_id='mesh2', values={'pilot': {'env': {'PILOT_TRACE_SAMPLING': '5'}}})
+    assert values_changed['changed'] is True
+    env = json.loads(kubectl('-n', 'istio-system', 'get', 'deploy', 'istiod', '-o',
+                             'jsonpath={.spec.template.spec.containers[0].env}').stdout)
+    assert {'name': 'PILOT_TRACE_SAMPLING', 'value': '5'} in env
+
+    check_absent = istio(check=True, state='absent')
+    assert check_absent['changed'] is True
+    kubectl('-n', 'istio-system', 'get', 'deploy/istiod')
+
+    removed = istio(state='absent', diff=True)
+    assert removed['changed'] is True and removed['diff']['after'] == {'installed': False}
+    assert kubectl('get', 'crd', '-o', 'name').stdout.strip() == ''
+    assert kubectl('-n', 'istio-system', 'get', 'deploy/istiod', check=False).returncode != 0
+    assert kubectl('-n', 'istio-system', 'get', 'svc/istio-eastwestgateway', check=False).returncode != 0
+    assert istio(state='absent')['changed'] is False
+
+
+def test_revision_install_routes_istiod_exposure_to_the_revision(istio, kubectl):
+    result = istio(revision='canary', profile='minimal')
+    assert result['changed'] is True and result['revision'] == 'canary'
+    kubectl('-n', 'istio-system', 'get', 'deploy/istiod-canary', 'cm/istio-canary')
+    host = kubectl('-n', 'istio-system', 'get', 'virtualservices.networking.istio.io', 'istiod-vs', '-o',
+                   'jsonpath={.spec.tls[0].route[0].destination.host}').stdout
+    assert host == 'istiod-canary.istio-system.svc.cluster.local'
+    assert kubectl('-n', 'istio-system', 'get', 'svc/istio-ingressgateway', check=False).returncode != 0
+    assert istio(revision='canary', profile='minimal')['changed'] is False
+
+
+def _closed_port():
+    with socket.socket() as sock:
+        sock.bind(('127.0.0.1', 0))
+        return sock.getsockname()[1]
+
+
+@pytest.mark.parametrize('options, message', [
+    ({'version': 'v1.24'}, "version 'v1.24' is not an Istio release version"),
+    ({'version': '1.99.0'}, r'Istio 1.99.0 has no release at http://127.0.0.1:\d+/1.99.0/istio-1.99.0-linux-amd64'
+                            r'.tar.gz \(HTTP 404'),
+    ({'mesh_id': 'Mesh_One'}, "mesh_id 'Mesh_One' is not a DNS-1123 label"),
+    ({'network': 'west.network'}, "network 'west.network' is not a DNS-1123 label"),
+    ({'cluster_name': 'West'}, "cluster_name 'West' is not a DNS-1123 label"),
+    ({'values': {'global': {'meshID': 'm'}}}, 'set mesh_id instead'),
+    ({'profile': 'nonsense'}, "profile 'nonsense' is not an Istio profile"),
+    ({'values': {'notAValuesSection': {}}}, r'istioctl install failed \(exit 1\): Error: generate config: unknown '
+                                            r'field "notAValuesSection" in Values'),
+    ({'kubeconfig': None, 'context': None, 'host': 'https://127.0.0.1:%d' % _closed_port(), 'api_key': 'x'},
+     'cannot reach the Kubernetes API at https://127.0.0.1:'),
+])
+def test_bad_input_is_refused_before_anything_changes(istio, kubectl, options, message):
+    failed = istio(expect_failure=True, **options)
+    assert failed.get('failed') is True
+    assert re.search(message, failed['msg']), failed['msg']
+    assert kubectl('get', 'crd', '-o', 'name').stdout.strip() == ''
+    assert kubectl('get', 'namespace', 'istio-system', check=False).returncode != 0
+
+
+def test_checksum_mismatch_is_refused(istio, kubectl, tmp_path):
+    published = tmp_path / 'releases' / VERSION / ('istio-%s-linux-amd64.tar.gz.sha256' % VERSION)
+    published.write_text('%s  istio-%s-linux-amd64.tar.gz\n' % ('0' * 64, VERSION))
+    failed = istio(expect_failure=True)
+    assert 'checksum mismatch' in failed['msg'] and 'refusing to use it' in failed['msg']
+    assert not os.path.exists(tmp_path / 'cache' / VERSION / 'istioctl')
+    assert kubectl('get', 'crd', '-o', 'name').stdout.strip() == ''

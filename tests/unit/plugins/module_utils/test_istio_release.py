@@ -1,0 +1,93 @@
+"""module_utils/istio_release.py: version pins, download with checksum, the cache, refusals.
+
+The release is the lab's stand-in archive, served from a loopback HTTP server as the download site lays it out.
+"""
+
+import hashlib
+import os
+
+import pytest
+
+from ansible_collections.meshbridge.istio_vm.plugins.module_utils import istio_release as rel
+from lab.istio.testing import serving_releases
+
+VERSION = '1.24.2'
+
+
+@pytest.fixture
+def served(tmp_path):
+    with serving_releases(tmp_path / 'site', [VERSION]) as url:
+        yield url
+
+
+@pytest.mark.parametrize('version', ['1.24.2', '1.25.0-rc.1', '1.26.0-beta.0', '0.8.0'])
+def test_release_versions_are_accepted(version):
+    assert rel.validate_version(version) == version
+
+
+@pytest.mark.parametrize('version', ['v1.24.2', '1.24', '1.24.2.1', 'latest', '1.024.2', '1.24.2-dev', '', None])
+def test_malformed_versions_are_refused_with_the_fix(version):
+    with pytest.raises(rel.ReleaseError, match='give MAJOR.MINOR.PATCH, for example 1.24.2'):
+        rel.validate_version(version)
+
+
+def test_real_url_pattern():
+    assert rel.archive_url(rel.DEFAULT_RELEASE_URL, '1.24.2') == \
+        'https://github.com/istio/istio/releases/download/1.24.2/istio-1.24.2-linux-amd64.tar.gz'
+
+
+def test_download_verifies_and_caches_once(served, tmp_path):
+    release = rel.IstioRelease(VERSION, served, str(tmp_path / 'cache'))
+    path = release.istioctl()
+    assert path == str(tmp_path / 'cache' / VERSION / 'istioctl')
+    assert os.access(path, os.X_OK)
+    assert b'LAB_ISTIOCTL_VERSION=1.24.2' in open(path, 'rb').read()
+    assert served.requests == ['/1.24.2/istio-1.24.2-linux-amd64.tar.gz.sha256',
+                               '/1.24.2/istio-1.24.2-linux-amd64.tar.gz']
+
+    again = rel.IstioRelease(VERSION, served, str(tmp_path / 'cache')).istioctl()
+    assert again == path
+    assert len(served.requests) == 2, 'a cached release is not downloaded again'
+
+
+def test_damaged_cache_is_fetched_again(served, tmp_path):
+    release = rel.IstioRelease(VERSION, served, str(tmp_path / 'cache'))
+    path = release.istioctl()
+    with open(path, 'ab') as handle:
+        handle.write(b'# tampered\n')
+    assert not release.cached()
+    release.istioctl()
+    assert len(served.requests) == 4
+    assert b'tampered' not in open(path, 'rb').read()
+
+
+def test_unknown_version_is_a_404_naming_the_version(served, tmp_path):
+    with pytest.raises(rel.ReleaseError, match=r'Istio 9\.9\.9 has no release at .* \(HTTP 404 for .*\): check version'):
+        rel.IstioRelease('9.9.9', served, str(tmp_path / 'cache')).istioctl()
+    assert not os.path.exists(tmp_path / 'cache' / '9.9.9' / 'istioctl')
+
+
+def test_checksum_mismatch_is_refused_and_nothing_is_cached(served, tmp_path):
+    site = tmp_path / 'site' / VERSION
+    archive = site / ('istio-%s-linux-amd64.tar.gz' % VERSION)
+    wrong = hashlib.sha256(b'something else').hexdigest()
+    (site / (archive.name + '.sha256')).write_text('%s  %s\n' % (wrong, archive.name))
+    with pytest.raises(rel.ReleaseError, match='checksum mismatch .* published SHA-256 is %s' % wrong):
+        rel.IstioRelease(VERSION, served, str(tmp_path / 'cache')).istioctl()
+    assert os.listdir(tmp_path / 'cache' / VERSION) == []
+
+
+def test_unreachable_release_site_names_the_url(tmp_path):
+    with pytest.raises(rel.ReleaseError, match=r'cannot download http://127\.0\.0\.1:9/1\.24\.2/'):
+        rel.IstioRelease(VERSION, 'http://127.0.0.1:9', str(tmp_path / 'cache'), timeout=5).istioctl()
+
+
+@pytest.mark.parametrize('text', ['%s  istio-1.24.2-linux-amd64.tar.gz\n', '%s\n', '%s *istio-1.24.2-linux-amd64.tar.gz'])
+def test_checksum_file_formats(text):
+    digest = 'ab' * 32
+    assert rel.parse_checksum(text % digest, 'istio-1.24.2-linux-amd64.tar.gz') == digest
+
+
+def test_checksum_file_for_another_archive_is_refused():
+    with pytest.raises(rel.ReleaseError, match='holds no SHA-256'):
+        rel.parse_checksum('%s  istio-1.24.1-linux-amd64.tar.gz\n' % ('ab' * 32), 'istio-1.24.2-linux-amd64.tar.gz')
