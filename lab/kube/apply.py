@@ -217,10 +217,18 @@ class FieldManagers:
         previous = self.entries.get(ident, [None, None, set()])[2]
         result = merge_applied(copy.deepcopy(live) if live else {}, applied, rules)
         owned_by_others = set().union(*(entry[2] for other, entry in self.entries.items() if other != ident))
-        for path in sorted(previous - applied_paths - owned_by_others, key=len, reverse=True):
+        for path in _removal_order(previous - applied_paths - owned_by_others):
             remove_path(result, path)
         self.entries[ident] = [api_version, now, applied_paths]
         return result
+
+
+def _removal_order(paths):
+    """Whole list items first (outermost first), so an item is found by its key before its fields go; then
+    fields, innermost first."""
+    items = sorted((p for p in paths if p[-1] == '.'), key=lambda p: (len(p), p))
+    fields = sorted((p for p in paths if p[-1] != '.'), key=lambda p: (-len(p), p))
+    return items + fields
 
 
 def _conflict_error(conflicts, rtype, name):
