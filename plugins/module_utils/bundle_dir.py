@@ -1,0 +1,73 @@
+# -*- coding: utf-8 -*-
+# Copyright (c) meshbridge.istio_vm contributors
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+
+"""The controller directory that holds a VM bundle: owner-only (directory 0700, files 0600) because it holds the
+bootstrap token; files replaced atomically so a reader never sees half a file."""
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+import os
+import stat
+import tempfile
+
+DIR_MODE = 0o700
+FILE_MODE = 0o600
+
+
+class BundleDir:
+    def __init__(self, path):
+        self.path = path
+
+    def file_path(self, name):
+        return os.path.join(self.path, name)
+
+    def dir_needs_change(self):
+        """Missing, or not 0700."""
+        try:
+            return stat.S_IMODE(os.stat(self.path).st_mode) != DIR_MODE
+        except FileNotFoundError:
+            return True
+
+    def read(self, name):
+        """The file's text, or None when it does not exist."""
+        try:
+            with open(self.file_path(name), encoding='utf-8') as handle:
+                return handle.read()
+        except FileNotFoundError:
+            return None
+
+    def file_needs_change(self, name, content):
+        if self.read(name) != content:
+            return True
+        return stat.S_IMODE(os.stat(self.file_path(name)).st_mode) != FILE_MODE
+
+    def ensure_dir(self):
+        os.makedirs(self.path, mode=DIR_MODE, exist_ok=True)
+        os.chmod(self.path, DIR_MODE)
+
+    def write(self, name, content):
+        """Write through a 0600 temporary file in the same directory, then rename over the old file."""
+        descriptor, temporary = tempfile.mkstemp(dir=self.path, prefix='.%s.' % name)
+        try:
+            with os.fdopen(descriptor, 'w', encoding='utf-8') as handle:
+                handle.write(content)
+            os.chmod(temporary, FILE_MODE)
+            os.replace(temporary, self.file_path(name))
+        except BaseException:
+            if os.path.exists(temporary):
+                os.unlink(temporary)
+            raise
+
+    def existing(self, names):
+        return [name for name in names if os.path.exists(self.file_path(name))]
+
+    def remove(self, names):
+        """Remove the named files, then the directory if nothing else is left in it."""
+        for name in self.existing(names):
+            os.unlink(self.file_path(name))
+        if os.path.isdir(self.path) and not os.listdir(self.path):
+            os.rmdir(self.path)

@@ -1,0 +1,223 @@
+# -*- coding: utf-8 -*-
+# Copyright (c) meshbridge.istio_vm contributors
+# GNU General Public License v3.0+ (see LICENSES/GPL-3.0-or-later.txt or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+
+"""One VM workload as Kubernetes objects: what mesh_add_vm asks for, checked, and the objects that express it
+(ServiceAccount, WorkloadGroup, Service, static WorkloadEntry; or the legacy Service + ServiceEntry that
+``istioctl x add-to-mesh external-service`` made)."""
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+import ipaddress
+import re
+
+MANAGED_BY_LABEL = 'app.kubernetes.io/managed-by'
+MANAGED_BY = 'meshbridge.istio_vm'
+SERVICE_ACCOUNT_ANNOTATION = 'kubernetes.io/service-account.name'
+CLUSTER_DOMAIN = 'cluster.local'
+
+# Istio picks a port's protocol from its name, "<protocol>[-<suffix>]" (Istio docs, "Protocol Selection").
+PROTOCOLS = ('grpc', 'grpc-web', 'http', 'http2', 'https', 'mongo', 'mysql', 'redis', 'tcp', 'tls', 'udp')
+PROBE_KINDS = ('http_get', 'tcp_socket', 'grpc', 'exec')
+
+_DNS1123_LABEL = re.compile(r'^[a-z0-9]([-a-z0-9]*[a-z0-9])?$')
+_DNS1035_LABEL = re.compile(r'^[a-z]([-a-z0-9]*[a-z0-9])?$')
+_DNS1123_SUBDOMAIN = re.compile(r'^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$')
+_LABEL_NAME = re.compile(r'^([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9]$')
+
+
+class WorkloadSpecError(ValueError):
+    """A parameter that cannot describe a VM workload; the message names the parameter and the fix."""
+
+
+def _check_dns_label(value, parameter, first_letter=False):
+    pattern = _DNS1035_LABEL if first_letter else _DNS1123_LABEL
+    if not value or len(value) > 63 or not pattern.match(value):
+        raise WorkloadSpecError(
+            '%s %r is not a valid Kubernetes name: use at most 63 lower-case letters, digits and "-", %s'
+            % (parameter, value, 'starting with a letter' if first_letter else 'starting and ending with a letter or digit'))
+
+
+def _check_label(key, value, parameter):
+    prefix, _sep, name = key.rpartition('/')
+    valid_key = (len(name) <= 63 and _LABEL_NAME.match(name)
+                 and (not prefix or (len(prefix) <= 253 and _DNS1123_SUBDOMAIN.match(prefix))))
+    if not valid_key:
+        raise WorkloadSpecError('%s key %r is not a valid label key: [prefix/]name, name at most 63 letters, digits, '
+                                '"-", "_", "." starting and ending with a letter or digit' % (parameter, key))
+    if not isinstance(value, str) or len(value) > 63 or (value and not _LABEL_NAME.match(value)):
+        raise WorkloadSpecError('%s[%r] = %r is not a valid label value: at most 63 letters, digits, "-", "_", "." '
+                                'starting and ending with a letter or digit' % (parameter, key, value))
+
+
+def check_ip(value, parameter):
+    try:
+        ipaddress.ip_address(value)
+    except ValueError:
+        raise WorkloadSpecError('%s %r is not an IP address' % (parameter, value)) from None
+
+
+class Port:
+    """A service port of the VM workload; its name tells Istio the protocol."""
+
+    def __init__(self, number, protocol, name):
+        self.number = number
+        self.protocol = protocol
+        self.name = name
+
+    @classmethod
+    def from_param(cls, param):
+        number, protocol = param['number'], param['protocol']
+        if not 1 <= number <= 65535:
+            raise WorkloadSpecError('ports: number %r is outside 1-65535' % number)
+        if protocol not in PROTOCOLS:
+            raise WorkloadSpecError('ports: protocol %r of port %d is not one Istio knows; use one of %s'
+                                    % (protocol, number, ', '.join(PROTOCOLS)))
+        name = param.get('name') or '%s-%d' % (protocol, number)
+        _check_dns_label(name, 'ports: name')
+        if name != protocol and not name.startswith(protocol + '-'):
+            raise WorkloadSpecError('ports: name %r must be "%s" or start with "%s-" so that Istio reads the protocol '
+                                    'from it (or leave name out for "%s-%d")' % (name, protocol, protocol, protocol, number))
+        return cls(number, protocol, name)
+
+    def service_port(self):
+        return {'name': self.name, 'port': self.number, 'targetPort': self.number, 'protocol': 'UDP' if self.protocol == 'udp' else 'TCP'}
+
+
+def _probe(param):
+    """The WorkloadGroup probe (Istio's ReadinessProbe, JSON names) from the module's snake_case option."""
+    if not param:
+        return None
+    kinds = [kind for kind in PROBE_KINDS if param.get(kind)]
+    if len(kinds) != 1:
+        raise WorkloadSpecError('probe: set exactly one of %s' % ', '.join(PROBE_KINDS))
+    probe = {}
+    for option, field in (('initial_delay_seconds', 'initialDelaySeconds'), ('timeout_seconds', 'timeoutSeconds'),
+                          ('period_seconds', 'periodSeconds'), ('success_threshold', 'successThreshold'),
+                          ('failure_threshold', 'failureThreshold')):
+        if param.get(option) is not None:
+            if param[option] < 0:
+                raise WorkloadSpecError('probe: %s must not be negative' % option)
+            probe[field] = param[option]
+    check = param[kinds[0]]
+    if kinds[0] == 'exec':
+        if not check.get('command'):
+            raise WorkloadSpecError('probe: exec.command must name the command to run')
+        probe['exec'] = {'command': list(check['command'])}
+        return probe
+    port = check.get('port')
+    if port is None or not 1 <= port <= 65535:
+        raise WorkloadSpecError('probe: %s.port must be a port number 1-65535' % kinds[0])
+    if kinds[0] == 'http_get':
+        probe['httpGet'] = dict((field, check[option]) for option, field in (
+            ('path', 'path'), ('port', 'port'), ('host', 'host'), ('scheme', 'scheme')) if check.get(option))
+        if check.get('http_headers'):
+            probe['httpGet']['httpHeaders'] = [{'name': header['name'], 'value': header['value']}
+                                               for header in check['http_headers']]
+    elif kinds[0] == 'tcp_socket':
+        probe['tcpSocket'] = dict((field, check[field]) for field in ('host', 'port') if check.get(field))
+    else:
+        probe['grpc'] = dict((field, check[field]) for field in ('port', 'service') if check.get(field))
+    return probe
+
+
+class VmWorkload:
+    """The VM workload group mesh_add_vm manages, validated from the module's parameters."""
+
+    def __init__(self, params):
+        self.name = params['name']
+        self.namespace = params['namespace']
+        self.service_account = params.get('service_account') or self.name
+        self.labels = dict(params.get('labels') or {'app': self.name})
+        self.network = params.get('network') or ''
+        self.address = params.get('address') or ''
+        self.auto_register = params.get('auto_register', True)
+        self.legacy = params.get('mode') == 'legacy'
+        _check_dns_label(self.name, 'name', first_letter=True)
+        _check_dns_label(self.namespace, 'namespace')
+        if len(self.service_account) > 253 or not _DNS1123_SUBDOMAIN.match(self.service_account):
+            raise WorkloadSpecError('service_account %r is not a valid ServiceAccount name: lower-case letters, digits, '
+                                    '"-" and "."' % self.service_account)
+        for key, value in self.labels.items():
+            _check_label(key, value, 'labels')
+        if not self.labels:
+            raise WorkloadSpecError('labels must not be empty: the Service selects the VM by them')
+        self.ports = [Port.from_param(port) for port in params.get('ports') or []]
+        for attribute, what in (('name', 'names'), ('number', 'numbers')):
+            values = [getattr(port, attribute) for port in self.ports]
+            if len(set(values)) != len(values):
+                raise WorkloadSpecError('ports: port %s must be unique, got %s' % (what, values))
+        self.probe = _probe(params.get('probe'))
+        if self.address:
+            check_ip(self.address, 'address')
+        if params.get('state', 'present') == 'absent':
+            return  # naming the group is enough to find what to delete
+        if not self.ports:
+            raise WorkloadSpecError('ports must list at least one port the VM serves (number and protocol)')
+        if not self.address and (self.legacy or not self.auto_register):
+            raise WorkloadSpecError('address (the VM IP) is required when %s'
+                                    % ('mode is legacy' if self.legacy else 'auto_register is false'))
+
+    @property
+    def spiffe_path(self):
+        return 'ns/%s/sa/%s' % (self.namespace, self.service_account)
+
+    @property
+    def workload_entry_name(self):
+        return '%s-%s' % (self.name, self.address.replace('.', '-').replace(':', '-'))
+
+    @property
+    def service_entry_name(self):
+        return 'mesh-expansion-%s' % self.name
+
+    def _metadata(self, name, labels=None):
+        all_labels = dict(labels or {})
+        all_labels[MANAGED_BY_LABEL] = MANAGED_BY
+        return {'name': name, 'namespace': self.namespace, 'labels': all_labels}
+
+    def service_account_object(self):
+        return {'apiVersion': 'v1', 'kind': 'ServiceAccount', 'metadata': self._metadata(self.service_account)}
+
+    def _template(self):
+        template = {'serviceAccount': self.service_account, 'ports': dict((port.name, port.number) for port in self.ports)}
+        if self.network:
+            template['network'] = self.network
+        return template
+
+    def workload_group_object(self, api_version):
+        spec = {'metadata': {'labels': dict(self.labels)}, 'template': self._template()}
+        if self.probe:
+            spec['probe'] = self.probe
+        return {'apiVersion': api_version, 'kind': 'WorkloadGroup', 'metadata': self._metadata(self.name), 'spec': spec}
+
+    def workload_entry_object(self, api_version):
+        spec = self._template()
+        spec.update({'address': self.address, 'labels': dict(self.labels)})
+        return {'apiVersion': api_version, 'kind': 'WorkloadEntry',
+                'metadata': self._metadata(self.workload_entry_name, self.labels), 'spec': spec}
+
+    def service_object(self):
+        """A Service selecting the group's labels; WorkloadEntries carrying them are its endpoints."""
+        return {'apiVersion': 'v1', 'kind': 'Service', 'metadata': self._metadata(self.name, self.labels),
+                'spec': {'selector': dict(self.labels), 'ports': [port.service_port() for port in self.ports]}}
+
+    def legacy_service_object(self):
+        """The selector-less Service add-to-mesh made; the ServiceEntry supplies its endpoint."""
+        metadata = self._metadata(self.name, self.labels)
+        metadata['annotations'] = {SERVICE_ACCOUNT_ANNOTATION: self.service_account}
+        return {'apiVersion': 'v1', 'kind': 'Service', 'metadata': metadata,
+                'spec': {'ports': [port.service_port() for port in self.ports]}}
+
+    def service_entry_object(self, api_version):
+        spec = {
+            'hosts': ['%s.%s.svc.%s' % (self.name, self.namespace, CLUSTER_DOMAIN)],
+            'ports': [{'number': port.number, 'protocol': port.protocol.upper(), 'name': port.name} for port in self.ports],
+            'endpoints': [{'address': self.address}],
+            'resolution': 'STATIC',
+            'location': 'MESH_INTERNAL',
+        }
+        return {'apiVersion': api_version, 'kind': 'ServiceEntry', 'metadata': self._metadata(self.service_entry_name),
+                'spec': spec}

@@ -1,0 +1,310 @@
+"""mesh_add_vm through real ansible-playbook against the Kubernetes API stand-in, checked with the real kubectl.
+
+Istio is installed by the lab's istioctl (``istioctl install -f``), which creates what a real install creates:
+Istio's CRDs with their schemas (so each object mesh_add_vm writes is validated), istiod's Deployment (whose
+availability makes the stand-in publish ConfigMap istio-ca-root-cert in every namespace, as istiod does), the mesh
+and injector ConfigMaps and the east-west gateway's LoadBalancer Service (whose address the stand-in assigns)."""
+
+import base64
+import json
+import os
+import re
+import stat
+import subprocess
+import tarfile
+import textwrap
+import time
+
+import pytest
+import yaml
+
+from lab.istio import release
+from lab.kube.testing import running_kube_api
+
+KUBECTL = '/usr/bin/kubectl'
+ISTIO_VERSION = '1.24.2'
+NAMESPACE = 'boutique'
+NAMESPACE_YAML = 'apiVersion: v1\nkind: Namespace\nmetadata: {name: %s}\n' % NAMESPACE
+# The tutorial's control plane: one network, mesh ID and cluster name set, istiod reachable through the
+# east-west gateway (samples/multicluster/gen-eastwest-gateway.sh).
+ISTIO_OPERATOR = textwrap.dedent('''
+    apiVersion: install.istio.io/v1alpha1
+    kind: IstioOperator
+    spec:
+      values:
+        global:
+          meshID: mesh1
+          multiCluster: {clusterName: west}
+      components:
+        ingressGateways:
+          - name: istio-eastwestgateway
+            enabled: true
+            label: {istio: eastwestgateway, app: istio-eastwestgateway}
+            k8s:
+              service:
+                ports:
+                  - {name: status-port, port: 15021, targetPort: 15021}
+                  - {name: tls, port: 15443, targetPort: 15443}
+                  - {name: tls-istiod, port: 15012, targetPort: 15012}
+                  - {name: tls-webhook, port: 15017, targetPort: 15017}
+    ''')
+
+
+class Kubectl:
+    def __init__(self, kubeconfig, home):
+        self.kubeconfig = kubeconfig
+        self.env = {'PATH': '/usr/bin:/bin', 'HOME': str(home), 'KUBECACHEDIR': str(home / 'kube-cache')}
+
+    def run(self, *args, stdin=None, check=True):
+        completed = subprocess.run([KUBECTL, '--kubeconfig', self.kubeconfig] + list(args), input=stdin,
+                                   capture_output=True, text=True, env=self.env, timeout=60, check=False)
+        if check:
+            assert completed.returncode == 0, completed.stdout + completed.stderr
+        return completed
+
+    def get(self, kind, name, namespace=NAMESPACE):
+        return json.loads(self.run('get', kind, name, '-n', namespace, '-o', 'json').stdout)
+
+    def missing(self, kind, name, namespace=NAMESPACE):
+        completed = self.run('get', kind, name, '-n', namespace, check=False)
+        return completed.returncode != 0 and 'NotFound' in completed.stderr
+
+    def wait_for(self, kind, name, namespace, timeout=30):
+        deadline = time.monotonic() + timeout
+        while self.missing(kind, name, namespace):
+            assert time.monotonic() < deadline, '%s %s/%s did not appear within %d s' % (kind, namespace, name, timeout)
+            time.sleep(0.2)
+
+
+@pytest.fixture(scope='module')
+def cluster(tmp_path_factory):
+    """A stand-in cluster with Istio installed by istioctl, and the application namespace."""
+    release_dir = tmp_path_factory.mktemp('release')
+    with tarfile.open(release.build(str(release_dir), ISTIO_VERSION)) as tar:
+        tar.extractall(release_dir, filter='data')
+    istioctl = str(release_dir / ('istio-%s' % ISTIO_VERSION) / 'bin' / 'istioctl')
+    operator_file = release_dir / 'iop.yaml'
+    operator_file.write_text(ISTIO_OPERATOR)
+    with running_kube_api(tmp_path_factory.mktemp('kube'), deployment_ready_seconds=0.2) as api:
+        def install(*args):
+            installed = subprocess.run([istioctl, 'install', '-y', '--kubeconfig', api.kubeconfig, '--context', 'lab']
+                                       + list(args), capture_output=True, text=True, timeout=300, check=False)
+            assert installed.returncode == 0, installed.stdout + installed.stderr
+        install('-f', str(operator_file))
+        kubectl = Kubectl(api.kubeconfig, tmp_path_factory.mktemp('home'))
+        kubectl.run('apply', '-f', '-', stdin=NAMESPACE_YAML)
+        kubectl.wait_for('configmap', 'istio-ca-root-cert', NAMESPACE)
+        api.kubectl = kubectl
+        api.install_istio = install
+        yield api
+
+
+@pytest.fixture
+def bundle_dir(tmp_path):
+    return str(tmp_path / 'bundle')
+
+
+def play(cluster, **task):
+    """A playbook with one mesh_add_vm task called "Add the VM"."""
+    args = {'namespace': NAMESPACE, 'kubeconfig': cluster.kubeconfig, 'context': 'lab'}
+    args.update(task)
+    return yaml.safe_dump([{'hosts': 'localhost', 'gather_facts': False,
+                            'tasks': [{'name': 'Add the VM', 'meshbridge.istio_vm.mesh_add_vm': args}]}])
+
+
+def catalog(name, bundle_dir, **extra):
+    args = {'name': name, 'labels': {'app': name, 'version': 'v1'}, 'ports': [{'number': 3550, 'protocol': 'grpc'}],
+            'address': '10.168.0.20', 'bundle_dir': bundle_dir, 'probe': {'tcp_socket': {'port': 3550}, 'period_seconds': 5}}
+    args.update(extra)
+    return args
+
+
+def read_bundle(bundle_dir):
+    return dict((name, open(os.path.join(bundle_dir, name), encoding='utf-8').read()) for name in os.listdir(bundle_dir))
+
+
+def token_review(cluster, token):
+    review = {'apiVersion': 'authentication.k8s.io/v1', 'kind': 'TokenReview',
+              'spec': {'token': token, 'audiences': ['istio-ca']}}
+    return json.loads(cluster.kubectl.run('create', '-o', 'json', '-f', '-', stdin=json.dumps(review)).stdout)['status']
+
+
+def test_auto_registration_creates_objects_and_bundle_then_changes_nothing(cluster, run_playbook, bundle_dir):
+    result = run_playbook(play(cluster, **catalog('catalog-auto', bundle_dir)))
+    added = result.task('Add the VM')
+    assert added['changed'] and result.changed() == 1
+    kubectl = cluster.kubectl
+
+    group = kubectl.get('workloadgroups.networking.istio.io', 'catalog-auto')
+    assert group['apiVersion'] == 'networking.istio.io/v1'
+    assert group['spec']['template'] == {'serviceAccount': 'catalog-auto', 'ports': {'grpc-3550': 3550}}
+    assert group['spec']['metadata']['labels'] == {'app': 'catalog-auto', 'version': 'v1'}
+    assert group['spec']['probe'] == {'periodSeconds': 5, 'tcpSocket': {'port': 3550}}
+    service = kubectl.get('service', 'catalog-auto')
+    assert service['spec']['selector'] == {'app': 'catalog-auto', 'version': 'v1'}
+    assert [(p['name'], p['port']) for p in service['spec']['ports']] == [('grpc-3550', 3550)]
+    kubectl.get('serviceaccount', 'catalog-auto')
+    assert kubectl.missing('workloadentries.networking.istio.io', 'catalog-auto-10-168-0-20')
+
+    assert stat.S_IMODE(os.stat(bundle_dir).st_mode) == 0o700
+    assert sorted(os.listdir(bundle_dir)) == ['cluster.env', 'hosts', 'istio-token', 'mesh.yaml', 'root-cert.pem']
+    assert all(stat.S_IMODE(os.stat(os.path.join(bundle_dir, n)).st_mode) == 0o600 for n in os.listdir(bundle_dir))
+    files = read_bundle(bundle_dir)
+    gateway_ip = kubectl.get('service', 'istio-eastwestgateway', 'istio-system')['status']['loadBalancer']['ingress'][0]['ip']
+    assert files['hosts'] == '%s istiod.istio-system.svc\n' % gateway_ip
+    assert files['root-cert.pem'] == kubectl.get('configmap', 'istio-ca-root-cert')['data']['root-cert.pem']
+    env = dict(line.split('=', 1) for line in files['cluster.env'].splitlines())
+    assert env['ISTIO_META_AUTO_REGISTER_GROUP'] == "'catalog-auto'"
+    assert env['ISTIO_META_CLUSTER_ID'] == "'west'"
+    assert env['ISTIO_META_MESH_ID'] == "'mesh1'"
+    assert env['SERVICE_ACCOUNT'] == "'catalog-auto'"
+    assert yaml.safe_load(files['mesh.yaml'])['defaultConfig']['readinessProbe'] == {'tcpSocket': {'port': 3550}, 'periodSeconds': 5}
+
+    status = token_review(cluster, files['istio-token'])
+    assert status['authenticated'] and status['user']['username'] == 'system:serviceaccount:%s:catalog-auto' % NAMESPACE
+    assert files['istio-token'] not in json.dumps(result.report) + result.stderr
+    assert added['spiffe_id'] == 'spiffe://cluster.local/ns/%s/sa/catalog-auto' % NAMESPACE
+    assert added['token_expires_at'] and added['workload_entry'] is None
+
+    again = run_playbook(play(cluster, **catalog('catalog-auto', bundle_dir)))
+    assert again.changed() == 0
+    assert read_bundle(bundle_dir) == files
+
+
+def test_check_mode_predicts_and_changes_nothing(cluster, run_playbook, bundle_dir):
+    result = run_playbook(play(cluster, **catalog('catalog-check', bundle_dir)), check=True, diff=True)
+    assert result.changed() == 1
+    task = result.task('Add the VM')
+    assert task['token_reissued'] and task['token_expires_at'] is None
+    headers = [diff['after_header'] for diff in task['diff']]
+    assert os.path.join(bundle_dir, 'cluster.env') in headers and any('WorkloadGroup' in h for h in headers)
+    token_diff = [diff for diff in task['diff'] if diff['after_header'].endswith('istio-token')][0]
+    assert token_diff['after'] == '(token for system:serviceaccount:%s:catalog-check, audience istio-ca)\n' % NAMESPACE
+    assert cluster.kubectl.missing('workloadgroups.networking.istio.io', 'catalog-check')
+    assert cluster.kubectl.missing('service', 'catalog-check')
+    assert not os.path.exists(bundle_dir)
+
+    run_playbook(play(cluster, **catalog('catalog-check', bundle_dir)))
+    assert run_playbook(play(cluster, **catalog('catalog-check', bundle_dir)), check=True).changed() == 0
+
+
+def test_static_entry_when_auto_registration_is_off(cluster, run_playbook, bundle_dir):
+    run_playbook(play(cluster, **catalog('catalog-static', bundle_dir, auto_register=False)))
+    entry = cluster.kubectl.get('workloadentries.networking.istio.io', 'catalog-static-10-168-0-20')
+    assert entry['spec'] == {'address': '10.168.0.20', 'labels': {'app': 'catalog-static', 'version': 'v1'},
+                             'serviceAccount': 'catalog-static', 'ports': {'grpc-3550': 3550}}
+    assert 'ISTIO_META_AUTO_REGISTER_GROUP' not in read_bundle(bundle_dir)['cluster.env']
+    assert run_playbook(play(cluster, **catalog('catalog-static', bundle_dir, auto_register=False))).changed() == 0
+
+
+def test_legacy_mode_makes_the_tutorial_service_and_service_entry(cluster, run_playbook, bundle_dir):
+    args = catalog('catalog-legacy', bundle_dir, mode='legacy')
+    run_playbook(play(cluster, **args))
+    service = cluster.kubectl.get('service', 'catalog-legacy')
+    assert 'selector' not in service['spec']
+    assert service['metadata']['annotations']['kubernetes.io/service-account.name'] == 'catalog-legacy'
+    assert [(p['name'], p['port']) for p in service['spec']['ports']] == [('grpc-3550', 3550)]
+    entry = cluster.kubectl.get('serviceentries.networking.istio.io', 'mesh-expansion-catalog-legacy')
+    assert entry['spec'] == {'hosts': ['catalog-legacy.%s.svc.cluster.local' % NAMESPACE],
+                             'ports': [{'number': 3550, 'protocol': 'GRPC', 'name': 'grpc-3550'}],
+                             'endpoints': [{'address': '10.168.0.20'}], 'resolution': 'STATIC', 'location': 'MESH_INTERNAL'}
+    assert cluster.kubectl.missing('workloadgroups.networking.istio.io', 'catalog-legacy')
+    assert run_playbook(play(cluster, **args)).changed() == 0
+
+
+def _expired_token(namespace, service_account):
+    def part(data):
+        return base64.urlsafe_b64encode(json.dumps(data).encode()).rstrip(b'=').decode()
+    claims = {'sub': 'system:serviceaccount:%s:%s' % (namespace, service_account), 'aud': ['istio-ca'],
+              'exp': int(time.time()) - 60}
+    return '%s.%s.%s' % (part({'alg': 'RS256'}), part(claims), 'c2lnbmF0dXJl')
+
+
+def test_expired_or_renewing_token_is_reissued_and_nothing_else_changes(cluster, run_playbook, bundle_dir):
+    run_playbook(play(cluster, **catalog('catalog-token', bundle_dir, token_duration=600)))
+    token_path = os.path.join(bundle_dir, 'istio-token')
+    with open(token_path, 'w', encoding='utf-8') as handle:
+        handle.write(_expired_token(NAMESPACE, 'catalog-token'))
+
+    result = run_playbook(play(cluster, **catalog('catalog-token', bundle_dir)), diff=True)
+    task = result.task('Add the VM')
+    assert result.changed() == 1 and task['changed_files'] == ['istio-token']
+    assert 'expired' in task['token_reissue_reason']
+    assert all(obj['action'] == 'none' for obj in task['objects'])
+    with open(token_path, encoding='utf-8') as handle:
+        fresh = handle.read()
+    assert token_review(cluster, fresh)['authenticated']
+    assert fresh not in json.dumps(result.report)
+
+    # A 1 h token with less than renew_before left is reissued too; with more left it is kept.
+    renew = run_playbook(play(cluster, **catalog('catalog-token', bundle_dir, token_renew_before=3599)))
+    assert 'renew window' in renew.task('Add the VM')['token_reissue_reason']
+    assert run_playbook(play(cluster, **catalog('catalog-token', bundle_dir))).changed() == 0
+
+
+def test_revisioned_control_plane_is_named_in_the_bundle(cluster, run_playbook, bundle_dir):
+    cluster.install_istio('--revision', 'canary', '--set', 'profile=minimal',
+                          '--set', 'values.global.multiCluster.clusterName=west')
+    run_playbook(play(cluster, **catalog('catalog-canary', bundle_dir, revision='canary')))
+    files = read_bundle(bundle_dir)
+    gateway_ip = cluster.kubectl.get('service', 'istio-eastwestgateway', 'istio-system')['status']['loadBalancer']['ingress'][0]['ip']
+    assert files['hosts'] == '%s istiod-canary.istio-system.svc\n' % gateway_ip
+    assert "CA_ADDR='istiod-canary.istio-system.svc:15012'\n" in files['cluster.env']
+    assert yaml.safe_load(files['mesh.yaml'])['defaultConfig']['discoveryAddress'] == 'istiod-canary.istio-system.svc:15012'
+    assert run_playbook(play(cluster, **catalog('catalog-canary', bundle_dir, revision='canary'))).changed() == 0
+
+
+def test_switching_modes_leaves_only_the_current_modes_objects(cluster, run_playbook, bundle_dir):
+    kubectl = cluster.kubectl
+    run_playbook(play(cluster, **catalog('catalog-switch', bundle_dir, auto_register=False)))
+    legacy = run_playbook(play(cluster, **catalog('catalog-switch', bundle_dir, mode='legacy'))).task('Add the VM')
+    assert {('WorkloadGroup', 'delete'), ('WorkloadEntry', 'delete'), ('ServiceEntry', 'create')} <= \
+        set((o['kind'], o['action']) for o in legacy['objects'])
+    assert kubectl.missing('workloadgroups.networking.istio.io', 'catalog-switch')
+    assert kubectl.missing('workloadentries.networking.istio.io', 'catalog-switch-10-168-0-20')
+    # An empty selector, like none, leaves the Service's endpoints to someone else (here, the ServiceEntry).
+    assert not kubectl.get('service', 'catalog-switch')['spec'].get('selector')
+    run_playbook(play(cluster, **catalog('catalog-switch', bundle_dir)))
+    assert kubectl.missing('serviceentries.networking.istio.io', 'mesh-expansion-catalog-switch')
+    assert kubectl.get('service', 'catalog-switch')['spec']['selector'] == {'app': 'catalog-switch', 'version': 'v1'}
+    kubectl.get('workloadgroups.networking.istio.io', 'catalog-switch')
+
+
+def test_state_absent_removes_objects_and_bundle(cluster, run_playbook, bundle_dir):
+    run_playbook(play(cluster, **catalog('catalog-gone', bundle_dir, auto_register=False)))
+    absent = {'name': 'catalog-gone', 'bundle_dir': bundle_dir, 'state': 'absent'}
+    result = run_playbook(play(cluster, **absent))
+    assert result.changed() == 1
+    for kind, name in (('workloadgroups.networking.istio.io', 'catalog-gone'), ('service', 'catalog-gone'),
+                       ('serviceaccount', 'catalog-gone'), ('workloadentries.networking.istio.io', 'catalog-gone-10-168-0-20')):
+        assert cluster.kubectl.missing(kind, name), (kind, name)
+    assert not os.path.exists(bundle_dir)
+    assert run_playbook(play(cluster, **absent)).changed() == 0
+
+
+@pytest.mark.parametrize('overrides, message', [
+    ({'namespace': 'nowhere'}, "namespace 'nowhere' does not exist"),
+    ({'ports': [{'number': 3550, 'protocol': 'grpc', 'name': 'http-3550'}]}, 'must be "grpc" or start with "grpc-"'),
+    ({'ports': [{'number': 70000, 'protocol': 'grpc'}]}, 'outside 1-65535'),
+    ({'service_account': 'Not_Valid'}, 'service_account'),
+    ({'gateway_service': 'no-such-gateway'}, 'Service istio-system/no-such-gateway does not exist.*istiod_address'),
+    ({'auto_register': False, 'address': None}, 'address .*required when auto_register is false'),
+])
+def test_bad_input_is_refused_before_any_change(cluster, run_playbook, bundle_dir, overrides, message):
+    args = catalog('catalog-bad', bundle_dir)
+    args.update(overrides)
+    args = dict((key, value) for key, value in args.items() if value is not None)
+    result = run_playbook(play(cluster, **args), expect_failure=True)
+    assert re.search(message, result.task('Add the VM')['msg']), result.task('Add the VM')['msg']
+    assert cluster.kubectl.missing('service', 'catalog-bad') and cluster.kubectl.missing('serviceaccount', 'catalog-bad')
+    assert not os.path.exists(bundle_dir)
+
+
+def test_without_istio_the_module_says_to_install_it(tmp_path, run_playbook):
+    with running_kube_api(tmp_path / 'bare') as bare:
+        home = tmp_path / 'home'
+        home.mkdir()
+        Kubectl(bare.kubeconfig, home).run('apply', '-f', '-', stdin=NAMESPACE_YAML)
+        result = run_playbook(play(bare, **catalog('catalog', str(tmp_path / 'bundle'))), expect_failure=True)
+    assert 'run meshbridge.istio_vm.istio_install first' in result.task('Add the VM')['msg']
+    assert not (tmp_path / 'bundle').exists()

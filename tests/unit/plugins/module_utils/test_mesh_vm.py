@@ -1,0 +1,362 @@
+"""mesh_add_vm's backend against an in-memory API: plans, idempotence, check mode, token reissue, refusals.
+
+The fake keeps objects as the client's KubeClient returns them (dicts) and adds what a server adds (uid,
+resourceVersion, a Service's clusterIP and port defaults), so that comparisons see server-side extras."""
+
+import base64
+import copy
+import datetime
+import json
+import os
+import stat
+
+import pytest
+
+from ansible_collections.meshbridge.istio_vm.plugins.module_utils.mesh_vm import MeshAddVmError, MeshVmRegistration
+from ansible_collections.meshbridge.istio_vm.plugins.module_utils.workload_group import VmWorkload
+
+START = datetime.datetime(2026, 11, 24, 21, 0, tzinfo=datetime.timezone.utc)
+ISTIO_KINDS = ('WorkloadGroup', 'WorkloadEntry', 'ServiceEntry')
+
+
+class _Response:
+    def __init__(self, data):
+        self._data = data
+
+    def to_dict(self):
+        return self._data
+
+
+class _TokenRequests:
+    def __init__(self, kube):
+        self.kube = kube
+
+    def create(self, body, name, namespace):
+        assert self.kube.get('v1', 'ServiceAccount', name, namespace), 'TokenRequest for a missing service account'
+        self.kube.tokens_issued += 1
+        expires = self.kube.clock() + datetime.timedelta(seconds=body['spec']['expirationSeconds'])
+        claims = {'sub': 'system:serviceaccount:%s:%s' % (namespace, name), 'aud': body['spec']['audiences'],
+                  'exp': int(expires.timestamp()), 'jti': str(self.kube.tokens_issued)}
+        payload = base64.urlsafe_b64encode(json.dumps(claims).encode()).rstrip(b'=').decode()
+        return _Response({'status': {'token': 'eyJhbGciOiJSUzI1NiJ9.%s.c2ln' % payload,
+                                     'expirationTimestamp': expires.isoformat()}})
+
+
+class _ServiceAccounts:
+    def __init__(self, kube):
+        self.subresources = {'token': _TokenRequests(kube)}
+
+
+class FakeKube:
+    def __init__(self, clock, istio_versions=('networking.istio.io/v1', 'networking.istio.io/v1beta1'), istio_kinds=ISTIO_KINDS):
+        self.clock = clock
+        self.store = {}
+        self.served = set((version, kind) for version in istio_versions for kind in istio_kinds)
+        self.applied = []
+        self.deleted = []
+        self.tokens_issued = 0
+        self._version = 0
+
+    @staticmethod
+    def _key(kind, name, namespace):
+        return kind, namespace, name
+
+    def serves(self, api_version, kind):
+        return kind not in ISTIO_KINDS or (api_version, kind) in self.served
+
+    def resource(self, api_version, kind):
+        assert (api_version, kind) == ('v1', 'ServiceAccount')
+        return _ServiceAccounts(self)
+
+    def get(self, api_version, kind, name, namespace=None):
+        if not self.serves(api_version, kind):
+            return None
+        found = self.store.get(self._key(kind, name, namespace))
+        return copy.deepcopy(found) if found else None
+
+    def list(self, api_version, kind, namespace=None, label_selector=None):
+        key, _sep, value = label_selector.partition('=')
+        return [copy.deepcopy(obj) for (stored_kind, stored_namespace, _name), obj in sorted(self.store.items())
+                if stored_kind == kind and stored_namespace == namespace
+                and (obj['metadata'].get('labels') or {}).get(key) == value]
+
+    def put(self, obj):
+        """Store an object as the server holds it."""
+        self._version += 1
+        obj = copy.deepcopy(obj)
+        obj['metadata'].update({'uid': 'uid-%d' % self._version, 'resourceVersion': str(self._version)})
+        if obj['kind'] == 'Service':
+            obj['spec'].setdefault('clusterIP', '10.8.0.%d' % self._version)
+            obj['spec'].setdefault('type', 'ClusterIP')
+        key = self._key(obj['kind'], obj['metadata']['name'], obj['metadata'].get('namespace'))
+        self.store[key] = obj
+
+    def apply(self, definition, dry_run=False, force_conflicts=True):
+        assert not dry_run and force_conflicts
+        assert self.serves(definition['apiVersion'], definition['kind'])
+        self.applied.append((definition['kind'], definition['metadata']['name']))
+        existing = self.get(definition['apiVersion'], definition['kind'], definition['metadata']['name'],
+                            definition['metadata']['namespace'])
+        merged = copy.deepcopy(definition)
+        if existing and definition['kind'] == 'Service':
+            merged['spec']['clusterIP'] = existing['spec']['clusterIP']
+        self.put(merged)
+        return self.get(definition['apiVersion'], definition['kind'], definition['metadata']['name'],
+                        definition['metadata']['namespace'])
+
+    def delete(self, api_version, kind, name, namespace=None):
+        self.deleted.append((kind, name))
+        return self.store.pop(self._key(kind, name, namespace), None) is not None
+
+
+class Clock:
+    def __init__(self):
+        self.now = START
+
+    def __call__(self):
+        return self.now
+
+
+@pytest.fixture
+def clock():
+    return Clock()
+
+
+@pytest.fixture
+def kube(clock):
+    fake = FakeKube(clock)
+    fake.put({'apiVersion': 'v1', 'kind': 'Namespace', 'metadata': {'name': 'default'}})
+    fake.put({'apiVersion': 'v1', 'kind': 'ConfigMap', 'metadata': {'name': 'istio', 'namespace': 'istio-system'},
+              'data': {'mesh': 'trustDomain: cluster.local\ndefaultConfig:\n  discoveryAddress: istiod.istio-system.svc:15012\n'}})
+    fake.put({'apiVersion': 'v1', 'kind': 'ConfigMap',
+              'metadata': {'name': 'istio-sidecar-injector', 'namespace': 'istio-system'},
+              'data': {'values': json.dumps({'global': {'multiCluster': {'clusterName': 'west'}}})}})
+    fake.put({'apiVersion': 'v1', 'kind': 'ConfigMap', 'metadata': {'name': 'istio-ca-root-cert', 'namespace': 'default'},
+              'data': {'root-cert.pem': '-----BEGIN CERTIFICATE-----\nROOT\n-----END CERTIFICATE-----\n'}})
+    fake.put({'apiVersion': 'v1', 'kind': 'Service', 'metadata': {'name': 'istio-eastwestgateway', 'namespace': 'istio-system'},
+              'spec': {'type': 'LoadBalancer'}, 'status': {'loadBalancer': {'ingress': [{'ip': '10.168.8.1'}]}}})
+    return fake
+
+
+def module_params(tmp_path, **overrides):
+    params = {'name': 'productcatalogservice', 'namespace': 'default', 'service_account': None,
+              'labels': {'app': 'productcatalogservice', 'version': 'v1'},
+              'ports': [{'number': 3550, 'protocol': 'grpc', 'name': None}], 'network': '', 'address': '10.168.0.20',
+              'auto_register': True, 'mode': 'workload_group', 'probe': None, 'state': 'present',
+              'bundle_dir': str(tmp_path / 'bundle'), 'cluster_id': None, 'revision': '', 'istio_namespace': 'istio-system',
+              'istiod_address': None, 'gateway_service': 'istio-eastwestgateway', 'capture_dns': True,
+              'token_duration': 3600, 'token_renew_before': 600, 'wait_timeout': 0}
+    params.update(overrides)
+    return params
+
+
+def run(kube, clock, params, check_mode=False):
+    registration = MeshVmRegistration(kube, VmWorkload(params), params, check_mode=check_mode, now=clock,
+                                      sleep=lambda seconds: None)
+    result = registration.present() if params['state'] == 'present' else registration.absent()
+    return result, registration.diffs
+
+
+def test_first_run_creates_objects_and_bundle_then_nothing_changes(kube, clock, tmp_path):
+    params = module_params(tmp_path)
+    result, _diffs = run(kube, clock, params)
+    assert result['changed']
+    assert [(o['kind'], o['action']) for o in result['objects']] == [
+        ('ServiceAccount', 'create'), ('WorkloadGroup', 'create'), ('Service', 'create')]
+    assert kube.tokens_issued == 1
+    bundle = tmp_path / 'bundle'
+    assert stat.S_IMODE(os.stat(bundle).st_mode) == 0o700
+    assert sorted(os.listdir(bundle)) == ['cluster.env', 'hosts', 'istio-token', 'mesh.yaml', 'root-cert.pem']
+    assert all(stat.S_IMODE(os.stat(bundle / name).st_mode) == 0o600 for name in os.listdir(bundle))
+    assert (bundle / 'hosts').read_text() == '10.168.8.1 istiod.istio-system.svc\n'
+    assert "ISTIO_META_CLUSTER_ID='west'" in (bundle / 'cluster.env').read_text()
+    assert "ISTIO_META_AUTO_REGISTER_GROUP='productcatalogservice'" in (bundle / 'cluster.env').read_text()
+    assert result['spiffe_id'] == 'spiffe://cluster.local/ns/default/sa/productcatalogservice'
+    assert result['token_expires_at'] == '2026-11-24T22:00:00+00:00'
+    token = (bundle / 'istio-token').read_text()
+    assert token.count('.') == 2 and token not in json.dumps([result, _diffs])
+
+    clock.now += datetime.timedelta(minutes=30)
+    kube.applied = []
+    again, diffs = run(kube, clock, params)
+    assert not again['changed'] and diffs == [] and kube.applied == []
+    assert kube.tokens_issued == 1
+    assert all(o['action'] == 'none' for o in again['objects'])
+
+
+def test_check_mode_predicts_and_changes_nothing(kube, clock, tmp_path):
+    params = module_params(tmp_path)
+    result, diffs = run(kube, clock, params, check_mode=True)
+    assert result['changed'] and result['token_reissued']
+    assert kube.applied == [] and kube.tokens_issued == 0
+    assert not (tmp_path / 'bundle').exists()
+    assert {d['after_header'].rsplit('/', 1)[-1] for d in diffs} >= {'cluster.env', 'istio-token', 'productcatalogservice (v1)'}
+    run(kube, clock, params)
+    result, diffs = run(kube, clock, params, check_mode=True)
+    assert not result['changed'] and diffs == []
+
+
+def test_token_is_reissued_in_the_renew_window_and_only_the_token_changes(kube, clock, tmp_path):
+    params = module_params(tmp_path)
+    run(kube, clock, params)
+    old_token = (tmp_path / 'bundle' / 'istio-token').read_text()
+    clock.now += datetime.timedelta(minutes=55)
+    result, diffs = run(kube, clock, params)
+    assert result['changed'] and result['changed_files'] == ['istio-token']
+    assert 'renew window' in result['token_reissue_reason']
+    assert all(o['action'] == 'none' for o in result['objects'])
+    new_token = (tmp_path / 'bundle' / 'istio-token').read_text()
+    assert new_token != old_token
+    assert old_token not in json.dumps(diffs) and new_token not in json.dumps(diffs + [result])
+
+
+def test_expired_token_is_reissued(kube, clock, tmp_path):
+    params = module_params(tmp_path)
+    run(kube, clock, params)
+    clock.now += datetime.timedelta(hours=2)
+    result, _diffs = run(kube, clock, params)
+    assert 'expired' in result['token_reissue_reason'] and kube.tokens_issued == 2
+
+
+def test_static_entry_when_auto_registration_is_off(kube, clock, tmp_path):
+    result, _diffs = run(kube, clock, module_params(tmp_path, auto_register=False))
+    assert ('WorkloadEntry', 'create') in [(o['kind'], o['action']) for o in result['objects']]
+    entry = kube.get('networking.istio.io/v1', 'WorkloadEntry', 'productcatalogservice-10-168-0-20', 'default')
+    assert entry['spec']['address'] == '10.168.0.20'
+    assert 'ISTIO_META_AUTO_REGISTER_GROUP' not in (tmp_path / 'bundle' / 'cluster.env').read_text()
+
+
+def test_v1beta1_when_v1_is_not_served(clock, kube, tmp_path):
+    kube.served = set(('networking.istio.io/v1beta1', kind) for kind in ISTIO_KINDS)
+    result, _diffs = run(kube, clock, module_params(tmp_path))
+    assert result['objects'][1]['api_version'] == 'networking.istio.io/v1beta1'
+
+
+def test_legacy_mode_needs_no_workload_group(kube, clock, tmp_path):
+    kube.served = set([('networking.istio.io/v1beta1', 'ServiceEntry')])
+    result, _diffs = run(kube, clock, module_params(tmp_path, mode='legacy'))
+    assert [(o['kind'], o['name']) for o in result['objects']] == [
+        ('ServiceAccount', 'productcatalogservice'), ('Service', 'productcatalogservice'),
+        ('ServiceEntry', 'mesh-expansion-productcatalogservice')]
+    assert 'selector' not in kube.get('v1', 'Service', 'productcatalogservice', 'default')['spec']
+    assert result['workload_group'] is None and result['service_entry'] == 'mesh-expansion-productcatalogservice'
+
+
+def test_changed_labels_update_the_objects(kube, clock, tmp_path):
+    run(kube, clock, module_params(tmp_path))
+    result, diffs = run(kube, clock, module_params(tmp_path, labels={'app': 'productcatalogservice', 'version': 'v2'}))
+    actions = dict((o['kind'], o['action']) for o in result['objects'])
+    assert actions == {'ServiceAccount': 'none', 'WorkloadGroup': 'update', 'Service': 'update'}
+    assert kube.get('v1', 'Service', 'productcatalogservice', 'default')['spec']['selector']['version'] == 'v2'
+    assert any('version: v2' in d['after'] for d in diffs)
+
+
+def test_removed_port_is_an_update(kube, clock, tmp_path):
+    two_ports = [{'number': 3550, 'protocol': 'grpc', 'name': None}, {'number': 8080, 'protocol': 'http', 'name': None}]
+    run(kube, clock, module_params(tmp_path, ports=two_ports))
+    result, _diffs = run(kube, clock, module_params(tmp_path))
+    assert dict((o['kind'], o['action']) for o in result['objects'])['WorkloadGroup'] == 'update'
+
+
+@pytest.mark.parametrize('breakage, overrides, message', [
+    (lambda kube: kube.served.clear(), {}, 'run meshbridge.istio_vm.istio_install first'),
+    (lambda kube: kube.store.pop(('Namespace', None, 'default')), {}, "namespace 'default' does not exist"),
+    (lambda kube: kube.store.pop(('Service', 'istio-system', 'istio-eastwestgateway')), {},
+     'Service istio-system/istio-eastwestgateway does not exist.*istiod_address'),
+    (lambda kube: kube.store[('Service', 'istio-system', 'istio-eastwestgateway')].pop('status'), {},
+     'no load balancer IP.*istiod_address'),
+    (lambda kube: kube.store.pop(('ConfigMap', 'istio-system', 'istio')), {}, 'ConfigMap istio-system/istio .*not found'),
+    (lambda kube: None, {'revision': 'canary'}, 'istio-system/istio-canary'),
+    (lambda kube: kube.store.pop(('ConfigMap', 'istio-system', 'istio-sidecar-injector')), {}, 'set cluster_id'),
+    (lambda kube: kube.store.pop(('ConfigMap', 'default', 'istio-ca-root-cert')), {}, 'istio-ca-root-cert'),
+    (lambda kube: kube.put({'apiVersion': 'v1', 'kind': 'Service',
+                            'metadata': {'name': 'productcatalogservice', 'namespace': 'default'}, 'spec': {'ports': []}}),
+     {}, 'not made by meshbridge.istio_vm'),
+])
+def test_refusals_come_before_any_change(kube, clock, tmp_path, breakage, overrides, message):
+    breakage(kube)
+    with pytest.raises(MeshAddVmError, match=message):
+        run(kube, clock, module_params(tmp_path, **overrides))
+    assert kube.applied == [] and kube.tokens_issued == 0
+    assert not (tmp_path / 'bundle').exists()
+
+
+def test_fields_the_server_drops_are_reported(kube, clock, tmp_path, monkeypatch):
+    store = kube.put
+
+    def prune_probe(obj):
+        obj = copy.deepcopy(obj)
+        if obj['kind'] == 'WorkloadGroup':
+            obj['spec'].get('probe', {}).pop('grpc', None)
+        store(obj)
+    monkeypatch.setattr(kube, 'put', prune_probe)
+    probe = {'grpc': {'port': 3550}, 'period_seconds': None, 'initial_delay_seconds': None, 'timeout_seconds': None,
+             'success_threshold': None, 'failure_threshold': None, 'http_get': None, 'tcp_socket': None, 'exec': None}
+    params = module_params(tmp_path, probe=probe)
+    registration = MeshVmRegistration(kube, VmWorkload(params), params, now=clock, sleep=lambda seconds: None)
+    registration.present()
+    assert len(registration.warnings) == 1 and 'did not keep all fields of WorkloadGroup' in registration.warnings[0]
+
+
+def test_istiod_address_overrides_the_gateway(kube, clock, tmp_path):
+    kube.store.pop(('Service', 'istio-system', 'istio-eastwestgateway'))
+    result, _diffs = run(kube, clock, module_params(tmp_path, istiod_address='10.168.8.7', revision=''))
+    assert (tmp_path / 'bundle' / 'hosts').read_text() == '10.168.8.7 istiod.istio-system.svc\n'
+    assert result['istiod_address'] == '10.168.8.7'
+
+
+def test_absent_removes_what_present_made(kube, clock, tmp_path):
+    run(kube, clock, module_params(tmp_path, auto_register=False))
+    kube.put({'apiVersion': 'v1', 'kind': 'ServiceAccount', 'metadata': {'name': 'unrelated', 'namespace': 'default'}})
+    absent = module_params(tmp_path, state='absent', address=None, ports=None)
+    result, _diffs = run(kube, clock, absent, check_mode=True)
+    assert result['changed'] and kube.deleted == []
+    result, _diffs = run(kube, clock, absent)
+    assert sorted(o['kind'] for o in result['objects']) == ['Service', 'ServiceAccount', 'WorkloadEntry', 'WorkloadGroup']
+    assert not (tmp_path / 'bundle').exists()
+    assert kube.get('v1', 'ServiceAccount', 'unrelated', 'default') is not None
+    result, _diffs = run(kube, clock, absent)
+    assert not result['changed']
+
+
+def test_loose_permissions_are_tightened(kube, clock, tmp_path):
+    params = module_params(tmp_path)
+    run(kube, clock, params)
+    bundle = tmp_path / 'bundle'
+    os.chmod(bundle, 0o755)
+    os.chmod(bundle / 'istio-token', 0o644)
+    result, _diffs = run(kube, clock, params)
+    assert result['changed'] and result['changed_files'] == ['istio-token']
+    assert stat.S_IMODE(os.stat(bundle).st_mode) == 0o700
+    assert stat.S_IMODE(os.stat(bundle / 'istio-token').st_mode) == 0o600
+    os.chmod(bundle, 0o750)
+    result, _diffs = run(kube, clock, params)
+    assert result['changed'] and result['changed_files'] == ['.']
+    assert stat.S_IMODE(os.stat(bundle).st_mode) == 0o700
+    assert not run(kube, clock, params)[0]['changed']
+
+
+def test_switching_modes_removes_what_the_old_mode_made(kube, clock, tmp_path):
+    run(kube, clock, module_params(tmp_path, auto_register=False))
+    result, _diffs = run(kube, clock, module_params(tmp_path))
+    assert ('WorkloadEntry', 'delete') in [(o['kind'], o['action']) for o in result['objects']]
+    assert kube.get('networking.istio.io/v1', 'WorkloadEntry', 'productcatalogservice-10-168-0-20', 'default') is None
+
+    result, _diffs = run(kube, clock, module_params(tmp_path, mode='legacy'))
+    actions = [(o['kind'], o['action']) for o in result['objects']]
+    assert ('WorkloadGroup', 'delete') in actions and ('ServiceEntry', 'create') in actions
+    assert 'selector' not in kube.get('v1', 'Service', 'productcatalogservice', 'default')['spec']
+    result, _diffs = run(kube, clock, module_params(tmp_path))
+    assert ('ServiceEntry', 'delete') in [(o['kind'], o['action']) for o in result['objects']]
+    assert not run(kube, clock, module_params(tmp_path))[0]['changed']
+
+
+def test_auto_registered_entries_are_istiods_and_stay(kube, clock, tmp_path):
+    run(kube, clock, module_params(tmp_path))
+    kube.put({'apiVersion': 'networking.istio.io/v1', 'kind': 'WorkloadEntry',
+              'metadata': {'name': 'productcatalogservice-10.168.0.20', 'namespace': 'default',
+                           'annotations': {'istio.io/autoRegistrationGroup': 'productcatalogservice'}},
+              'spec': {'address': '10.168.0.20'}})
+    assert not run(kube, clock, module_params(tmp_path))[0]['changed']
+    run(kube, clock, module_params(tmp_path, state='absent'))
+    assert kube.get('networking.istio.io/v1', 'WorkloadEntry', 'productcatalogservice-10.168.0.20', 'default')

@@ -1,0 +1,117 @@
+"""The Kubernetes objects for one VM workload, and the parameter checks that come before any of them."""
+
+import pytest
+
+from ansible_collections.meshbridge.istio_vm.plugins.module_utils.workload_group import VmWorkload, WorkloadSpecError
+
+MANAGED = {'app.kubernetes.io/managed-by': 'meshbridge.istio_vm'}
+
+
+def params(**overrides):
+    base = {'name': 'productcatalogservice', 'namespace': 'default', 'service_account': None, 'labels': None,
+            'ports': [{'number': 3550, 'protocol': 'grpc', 'name': None}], 'network': '', 'address': None,
+            'auto_register': True, 'mode': 'workload_group', 'probe': None, 'state': 'present'}
+    base.update(overrides)
+    return base
+
+
+def test_defaults_follow_the_group_name():
+    workload = VmWorkload(params())
+    assert workload.service_account == 'productcatalogservice'
+    assert workload.labels == {'app': 'productcatalogservice'}
+    assert workload.spiffe_path == 'ns/default/sa/productcatalogservice'
+
+
+def test_workload_group_object():
+    probe = {'grpc': {'port': 3550, 'service': None}, 'period_seconds': 5, 'initial_delay_seconds': None,
+             'timeout_seconds': None, 'success_threshold': None, 'failure_threshold': None,
+             'http_get': None, 'tcp_socket': None, 'exec': None}
+    workload = VmWorkload(params(labels={'app': 'productcatalogservice', 'version': 'v1'}, network='vpc', probe=probe,
+                                 service_account='catalog'))
+    assert workload.workload_group_object('networking.istio.io/v1') == {
+        'apiVersion': 'networking.istio.io/v1', 'kind': 'WorkloadGroup',
+        'metadata': {'name': 'productcatalogservice', 'namespace': 'default', 'labels': MANAGED},
+        'spec': {
+            'metadata': {'labels': {'app': 'productcatalogservice', 'version': 'v1'}},
+            'template': {'serviceAccount': 'catalog', 'network': 'vpc', 'ports': {'grpc-3550': 3550}},
+            'probe': {'periodSeconds': 5, 'grpc': {'port': 3550}},
+        },
+    }
+
+
+def test_service_selects_the_group_labels():
+    workload = VmWorkload(params(labels={'app': 'pcs', 'version': 'v1'},
+                                 ports=[{'number': 3550, 'protocol': 'grpc', 'name': None},
+                                        {'number': 8080, 'protocol': 'http', 'name': 'http-metrics'}]))
+    service = workload.service_object()
+    assert service['spec'] == {
+        'selector': {'app': 'pcs', 'version': 'v1'},
+        'ports': [{'name': 'grpc-3550', 'port': 3550, 'targetPort': 3550, 'protocol': 'TCP'},
+                  {'name': 'http-metrics', 'port': 8080, 'targetPort': 8080, 'protocol': 'TCP'}]}
+    assert service['metadata']['labels'] == dict(MANAGED, app='pcs', version='v1')
+
+
+def test_static_workload_entry():
+    workload = VmWorkload(params(auto_register=False, address='10.168.0.20'))
+    entry = workload.workload_entry_object('networking.istio.io/v1')
+    assert entry['metadata']['name'] == 'productcatalogservice-10-168-0-20'
+    assert entry['spec'] == {'address': '10.168.0.20', 'labels': {'app': 'productcatalogservice'},
+                             'serviceAccount': 'productcatalogservice', 'ports': {'grpc-3550': 3550}}
+
+
+def test_legacy_objects_match_add_to_mesh():
+    workload = VmWorkload(params(mode='legacy', address='10.168.0.20'))
+    service = workload.legacy_service_object()
+    assert 'selector' not in service['spec']
+    assert service['spec']['ports'] == [{'name': 'grpc-3550', 'port': 3550, 'targetPort': 3550, 'protocol': 'TCP'}]
+    assert service['metadata']['annotations'] == {'kubernetes.io/service-account.name': 'productcatalogservice'}
+    entry = workload.service_entry_object('networking.istio.io/v1beta1')
+    assert entry['metadata']['name'] == 'mesh-expansion-productcatalogservice'
+    assert entry['spec'] == {
+        'hosts': ['productcatalogservice.default.svc.cluster.local'],
+        'ports': [{'number': 3550, 'protocol': 'GRPC', 'name': 'grpc-3550'}],
+        'endpoints': [{'address': '10.168.0.20'}],
+        'resolution': 'STATIC',
+        'location': 'MESH_INTERNAL',
+    }
+
+
+@pytest.mark.parametrize('probe, expected', [
+    ({'http_get': {'path': '/healthz', 'port': 8080, 'host': None, 'scheme': 'HTTP',
+                   'http_headers': [{'name': 'X-Probe', 'value': 'mesh'}]}},
+     {'httpGet': {'path': '/healthz', 'port': 8080, 'scheme': 'HTTP', 'httpHeaders': [{'name': 'X-Probe', 'value': 'mesh'}]}}),
+    ({'tcp_socket': {'host': None, 'port': 3550}}, {'tcpSocket': {'port': 3550}}),
+    ({'exec': {'command': ['/bin/check', '--ready']}, 'failure_threshold': 3},
+     {'exec': {'command': ['/bin/check', '--ready']}, 'failureThreshold': 3}),
+])
+def test_probe_kinds(probe, expected):
+    assert VmWorkload(params(probe=probe)).probe == expected
+
+
+@pytest.mark.parametrize('overrides, message', [
+    ({'name': 'Product_Catalog'}, 'name'),
+    ({'name': '9lives'}, 'starting with a letter'),
+    ({'namespace': 'Default'}, 'namespace'),
+    ({'service_account': 'bad_name'}, 'service_account'),
+    ({'labels': {'app': 'has space'}}, 'label value'),
+    ({'labels': {'bad key!': 'x'}}, 'label key'),
+    ({'ports': []}, 'at least one port'),
+    ({'ports': [{'number': 70000, 'protocol': 'grpc', 'name': None}]}, '1-65535'),
+    ({'ports': [{'number': 3550, 'protocol': 'grpc', 'name': 'http-3550'}]}, 'start with "grpc-"'),
+    ({'ports': [{'number': 3550, 'protocol': 'grpc', 'name': 'grpc_3550'}]}, 'not a valid Kubernetes name'),
+    ({'ports': [{'number': 3550, 'protocol': 'grpc', 'name': None}, {'number': 3550, 'protocol': 'tcp', 'name': None}]},
+     'unique'),
+    ({'auto_register': False}, 'address (the VM IP) is required when auto_register is false'),
+    ({'mode': 'legacy'}, 'address (the VM IP) is required when mode is legacy'),
+    ({'address': '10.168.0.300'}, 'not an IP address'),
+    ({'probe': {'grpc': {'port': 3550}, 'tcp_socket': {'port': 3550}}}, 'exactly one'),
+    ({'probe': {'http_get': {'port': 0}}}, 'http_get.port'),
+])
+def test_bad_input_names_the_parameter(overrides, message):
+    with pytest.raises(WorkloadSpecError, match=message.replace('(', r'\(').replace(')', r'\)')):
+        VmWorkload(params(**overrides))
+
+
+def test_absent_needs_only_the_names():
+    workload = VmWorkload(params(state='absent', ports=None, mode='legacy'))
+    assert workload.name == 'productcatalogservice'
