@@ -85,11 +85,10 @@ options:
   operation_timeout:
     default: 300
 notes:
-  - Replaces C(google.cloud.gcp_compute_firewall) 1.10.2, measured against its source and the lab's compute
-    stand-in. That module has no check mode (it is skipped under C(--check)) and no diff; it polls operations
-    every second with no time limit; it fails on the first HTTP 429/503 with no retry; and it stops polling as
-    soon as an operation is C(DONE) without looking at the operation's C(error), so a failed insert ends in a
-    Python traceback instead of the API's message.
+  - Replaces C(google.cloud.gcp_compute_firewall) 1.10.2, measured against the lab's compute stand-in (and read in
+    its source). Under C(--check) that module is skipped, so nothing is predicted; it has no diff; it polls
+    operations every second with no time limit; and with 20% injected HTTP 503 answers its first GET already
+    failed the task (it never retries). Its in-place update (PATCH) and idempotence did work.
 seealso:
   - module: meshbridge.istio_vm.compute_instance
 '''

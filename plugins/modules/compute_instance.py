@@ -101,12 +101,11 @@ options:
   operation_timeout:
     default: 600
 notes:
-  - Replaces C(google.cloud.gcp_compute_instance) 1.10.2, measured against its source and the lab's compute
-    stand-in. That module has no check mode and no diff; it polls operations every second without a time limit
-    and ignores an operation's error once it is C(DONE); it fails on the first HTTP 429/503; it compares the
-    metadata but has no code to update it (a TODO in its source), so a changed metadata value is reported as
-    changed on every run and never applied; its C(setLabels)/C(setMachineType) calls do not wait for their
-    operations.
+  - Replaces C(google.cloud.gcp_compute_instance) 1.10.2, measured against the lab's compute stand-in (and read in
+    its source). Under C(--check) that module is skipped; it has no diff; it polls operations every second with no
+    time limit and never retries an HTTP 429/503. It compares metadata but has no code to update it (a TODO in its
+    source); after changing a metadata value it reported C(changed) on every run while the instance kept the old
+    value. Its C(setLabels) and C(setMachineType) calls do not wait for their operations.
 seealso:
   - module: meshbridge.istio_vm.compute_firewall
 '''

@@ -107,13 +107,13 @@ options:
   operation_timeout:
     default: 2400
 notes:
-  - Replaces C(google.cloud.gcp_container_cluster) 1.10.2, measured against its source and the lab's container
-    stand-in. That module has no check mode and no diff; it polls operations every second with no time limit
-    and never reads a container operation's error (it looks for C(error.errors), which container operations do
-    not have), so a failed creation is reported as success; it fails on the first HTTP 429/503; its change
-    detection compares the request wrapped in a C(cluster) key against the bare response, so a changed setting
-    is never detected or applied; and after creating a cluster it always deletes the node pool C(default-pool),
-    leaving a cluster with no nodes unless C(google.cloud.gcp_container_node_pool) adds one.
+  - Replaces C(google.cloud.gcp_container_cluster) 1.10.2, measured against the lab's container stand-in (and read
+    in its source). Under C(--check) that module is skipped; it has no diff; it polls operations every second with
+    no time limit and never retries an HTTP 429/503. After creating a cluster it always deletes the node pool
+    C(default-pool), so the created cluster had no node pool left. It compares the request wrapped in a C(cluster)
+    key against the bare response, so changes are never seen; changing the release channel reported no change
+    and was not applied. It does not read a container operation's error (it looks for C(error.errors)), and an
+    injected creation failure surfaced as an unrelated 404 from its default-pool deletion.
 seealso:
   - module: meshbridge.istio_vm.kubeconfig_entry
 '''

@@ -110,7 +110,9 @@ class Firewall(ManagedResource):
         return self.client.get(self.self_link)
 
     def update(self, current, fields):
-        self._wait(self.client.patch(self.self_link, self._body(fields)))
+        body = self._body(fields)
+        body['name'] = self.name  # the API requires the name in a patch too
+        self._wait(self.client.patch(self.self_link, body))
         return self.client.get(self.self_link)
 
     def delete(self, current):

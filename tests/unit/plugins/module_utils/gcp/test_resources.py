@@ -110,7 +110,8 @@ def test_firewall_update_patches_only_the_differing_fields_and_shows_them_in_the
     run_firewall(api)
     changed = run_firewall(api, source_ranges=['10.8.0.0/14'])
     assert changed['changed_fields'] == ['sourceRanges']
-    assert api.mutations[-1][0] == 'PATCH' and api.mutations[-1][2] == {'sourceRanges': ['10.8.0.0/14']}
+    assert api.mutations[-1][0] == 'PATCH'
+    assert api.mutations[-1][2] == {'name': 'k8s-to-istio-gce', 'sourceRanges': ['10.8.0.0/14']}
     assert changed['diff']['before']['sourceRanges'] == ['10.4.0.0/14']
     assert changed['diff']['after']['sourceRanges'] == ['10.8.0.0/14']
     assert 'id' not in changed['diff']['before']  # output-only fields are not part of the diff
