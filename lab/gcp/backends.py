@@ -1,0 +1,67 @@
+"""What a new cluster or instance becomes in the lab: the interfaces other lab packages implement.
+
+The GCP stand-in owns the API state and addresses (it is GCP that assigns them); a backend makes them real.
+- ``lab.kube`` implements ClusterBackend: a Kubernetes API server for the cluster, at ``spec.endpoint``.
+- ``lab.vms`` implements VmBackend: a systemd-nspawn VM in netns ``mbl-vm-<name>`` with the instance's address and
+  the SSH keys from its metadata, and the network's firewall rules as nftables in each VM's namespace.
+Backend methods run inside the operation (their time counts toward it). Raising ``BackendError`` fails the
+operation with the message (the resource is then not created, as when GCP fails an insert).
+"""
+
+import abc
+import dataclasses
+
+
+class BackendError(Exception):
+    """The backend could not make the resource real; the message ends up in the operation's ``error``."""
+
+
+@dataclasses.dataclass(frozen=True)
+class ClusterSpec:
+    """A GKE cluster as the Kubernetes backend needs it (addresses per docs/dev/lab.md)."""
+
+    project: str
+    location: str
+    name: str
+    number: int                 # N: the cluster's index in the lab, from 1
+    endpoint: str               # 127.0.10.N, the API server address (port 443)
+    node_ip: str                # 10.168.0.(9+N), the cluster's node address in the VPC
+    cluster_ipv4_cidr: str      # pod range, 10.4.0.0/14 for the first cluster
+    services_ipv4_cidr: str     # service range, 10.8.0.0/20 for the first cluster
+    kubernetes_version: str
+
+
+class ClusterBackend(abc.ABC):
+
+    @abc.abstractmethod
+    def create_cluster(self, spec):
+        """Start the cluster's API server on ``spec.endpoint:443``; return its CA certificate (PEM text)."""
+
+    @abc.abstractmethod
+    def delete_cluster(self, spec):
+        """Stop the cluster's API server and remove what ``create_cluster`` made."""
+
+
+class VmBackend(abc.ABC):
+
+    @abc.abstractmethod
+    def create_instance(self, instance):
+        """Boot a VM for ``instance`` (compute v1 Instance JSON); return its networkIP.
+
+        ``instance['networkInterfaces'][0]['networkIP']`` already holds the address the stand-in assigned from the
+        subnet (10.168.0.20 upwards for us-west2); the backend uses it and returns it. SSH keys are in
+        ``instance['metadata']['items']`` (key ``ssh-keys``, lines ``user:ssh-ed25519 AAAA... comment``), network
+        tags in ``instance['tags']['items']``.
+        """
+
+    @abc.abstractmethod
+    def delete_instance(self, name):
+        """Stop VM ``name`` and remove its root and namespace."""
+
+    @abc.abstractmethod
+    def apply_firewalls(self, network, rules, instances):
+        """Make ``rules`` (compute v1 Firewall JSON, all rules of ``network``) the nftables of every VM in
+        ``instances`` (Instance JSON of that network). Called after any change to rules, instances or tags."""
+
+    def update_metadata(self, instance):
+        """Optional: the instance's metadata changed (e.g. new SSH keys); default does nothing."""

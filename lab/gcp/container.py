@@ -1,0 +1,357 @@
+"""container v1: clusters, node pools and operations, by ``projects.locations`` and ``projects.zones`` routes.
+
+A cluster is PROVISIONING while its CREATE_CLUSTER operation runs; at the end the cluster backend starts its
+Kubernetes API and the cluster gets its endpoint (127.0.10.N) and CA. Address ranges follow docs/dev/lab.md.
+"""
+
+import base64
+import ipaddress
+import re
+import secrets
+import threading
+import time
+
+from lab.gcp import compute_world as world
+from lab.gcp.backends import BackendError, ClusterSpec
+from lab.gcp.errors import ApiError, invalid
+from lab.gcp.operations import Operation, rfc3339
+
+API_ROOT = 'https://container.googleapis.com/v1/'
+VERSIONS = ('1.33.5-gke.1201000', '1.32.9-gke.1108000', '1.31.13-gke.1023000')
+_NAME = re.compile(r'[a-z](?:[-a-z0-9]{0,38}[a-z0-9])?')
+_DEFAULT_SCOPES = ['https://www.googleapis.com/auth/devstorage.read_only', 'https://www.googleapis.com/auth/logging.write',
+                   'https://www.googleapis.com/auth/monitoring', 'https://www.googleapis.com/auth/service.management.readonly',
+                   'https://www.googleapis.com/auth/servicecontrol', 'https://www.googleapis.com/auth/trace.append']
+
+
+def _values(values):
+    """The same path values whichever route (``locations`` or ``zones``) the request came by."""
+    return {
+        'project': values.get('projectsId') or values.get('projectId'),
+        'location': values.get('locationsId') or values.get('zone'),
+        'cluster': values.get('clustersId') or values.get('clusterId'),
+        'node_pool': values.get('nodePoolsId') or values.get('nodePoolId'),
+        'operation': values.get('operationsId') or values.get('operationId'),
+    }
+
+
+def not_found(what):
+    return ApiError(404, 'Not found: %s.' % what)
+
+
+def _version(requested):
+    if requested in (None, '', '-', 'latest'):
+        return VERSIONS[0]
+    for version in VERSIONS:
+        if version == requested or version.startswith(requested + '.') or version.startswith(requested + '-'):
+            return version
+    raise invalid('Master version "%s" is unsupported.' % requested)
+
+
+class ContainerApi:
+    """The container v1 stand-in; ``handlers`` maps discovery method ids to functions."""
+
+    def __init__(self, operations, cluster_backend):
+        self.operations = operations
+        self.cluster_backend = cluster_backend
+        self._lock = threading.RLock()
+        self._clusters = {}       # (project, location, name) -> cluster JSON (private keys start with _)
+        self._operations = {}     # (project, name) -> Operation
+        self.handlers = {}
+        for route in ('locations', 'zones'):
+            prefix = 'container.projects.%s.' % route
+            self.handlers.update({
+                prefix + 'clusters.create': self.create_cluster, prefix + 'clusters.get': self.get_cluster,
+                prefix + 'clusters.list': self.list_clusters, prefix + 'clusters.delete': self.delete_cluster,
+                prefix + 'clusters.update': self.update_cluster,
+                prefix + 'clusters.nodePools.get': self.get_node_pool, prefix + 'clusters.nodePools.list': self.list_node_pools,
+                prefix + 'clusters.nodePools.delete': self.delete_node_pool,
+                prefix + 'operations.get': self.get_operation, prefix + 'operations.list': self.list_operations,
+            })
+
+    # -- helpers ---------------------------------------------------------------------------------------------------
+
+    @staticmethod
+    def _location(location):
+        if location not in world.ZONES and location not in world.REGION_ZONES:
+            raise invalid('Location "%s" does not exist.' % location)
+        return location
+
+    def _cluster(self, project, location, name):
+        with self._lock:
+            cluster = self._clusters.get((project, location, name))
+        if cluster is None:
+            raise not_found('projects/%s/locations/%s/clusters/%s' % (project, location, name))
+        return cluster
+
+    @staticmethod
+    def _link(project, location, *parts):
+        # GKE links zonal resources by ``zones/``, regional ones by ``locations/``.
+        scope = 'zones' if location in world.ZONES else 'locations'
+        return '%sprojects/%s/%s/%s/%s' % (API_ROOT, project, scope, location, '/'.join(parts))
+
+    def _start(self, project, location, operation_type, target_link, work, rollback=None):
+        name = 'operation-%d-%s' % (time.time() * 1000, secrets.token_hex(4))
+        operation = Operation(name, operation_type, ('locations', location), target_link)
+        with self._lock:
+            self._operations[(project, name)] = operation
+        self.operations.start(operation, work, rollback)
+        return self._operation_json(project, operation)
+
+    def _operation_json(self, project, operation):
+        location = operation.scope[1]
+        result = {'name': operation.name, 'operationType': operation.operation_type, 'status': operation.status,
+                  'selfLink': self._link(project, location, 'operations', operation.name), 'targetLink': operation.target_link,
+                  'location': location,
+                  'startTime': rfc3339(operation.created)}
+        if location in world.ZONES:
+            result['zone'] = location
+        if operation.ended:
+            result['endTime'] = rfc3339(operation.ended)
+        if operation.error:
+            code, message = operation.error
+            result['error'] = {'code': 13, 'message': message, 'details': []}
+            result['statusMessage'] = '%s: %s' % (code, message)
+        return result
+
+    @staticmethod
+    def _backend_call(function, *args):
+        try:
+            return function(*args)
+        except BackendError as error:
+            raise ApiError(500, str(error), reason='internalError') from None
+
+    # -- clusters --------------------------------------------------------------------------------------------------
+
+    def _number(self):
+        with self._lock:
+            used = {cluster['_spec'].number for cluster in self._clusters.values()}
+        return next(n for n in range(1, 246) if n not in used)
+
+    def _network(self, project, value, kind, region):
+        if not value:
+            return 'default'
+        name = value.rsplit('/', 1)[-1]
+        if name != 'default' or (value.count('/') and not re.fullmatch(
+                r'(?:projects/%s/)?%s/default' % (re.escape(project), 'global/networks' if kind == 'network' else 'regions/%s/subnetworks' % region),
+                value)):
+            raise invalid('%s "%s" does not exist.' % ('Network' if kind == 'network' else 'Subnetwork', value))
+        return name
+
+    def create_cluster(self, values, _query, body, _user):
+        path = _values(values)
+        project, location = path['project'], self._location(path['location'])
+        request = body.get('cluster')
+        if not request:
+            raise invalid('Cluster.name must be provided.')
+        name = request.get('name') or ''
+        if not _NAME.fullmatch(name):
+            raise invalid('Invalid value for field "cluster.name": "%s". Cluster names must start with a lowercase letter followed by up to '
+                          '39 lowercase letters, numbers, or hyphens, and cannot end with a hyphen.' % name)
+        if request.get('nodePools') and (request.get('initialNodeCount') or request.get('nodeConfig')):
+            raise invalid('Cannot specify both node_pools and initial_node_count or node_config.')
+        region = location if location in world.REGION_ZONES else world.ZONES[location]
+        network = self._network(project, request.get('network') or (request.get('networkConfig') or {}).get('network'), 'network', region)
+        subnetwork = self._network(project, request.get('subnetwork') or (request.get('networkConfig') or {}).get('subnetwork'),
+                                   'subnetwork', region)
+        node_config = dict(request.get('nodeConfig') or {})
+        machine_type = node_config.get('machineType') or 'e2-medium'
+        if machine_type not in world.MACHINE_TYPES:
+            raise invalid('Invalid machine type "%s" in zone "%s".' % (machine_type, location))
+        version = _version(request.get('initialClusterVersion'))
+        with self._lock:
+            if (project, location, name) in self._clusters:
+                raise ApiError(409, 'Already exists: projects/%s/locations/%s/clusters/%s.' % (project, location, name))
+            number = self._number()
+            spec = self._spec(project, location, name, number, request, version)
+            cluster = self._new_cluster(project, location, request, spec, network, subnetwork, region, node_config, machine_type)
+            self._clusters[(project, location, name)] = cluster
+
+        def work():
+            ca_pem = self._backend_call(self.cluster_backend.create_cluster, spec)
+            with self._lock:
+                cluster['endpoint'] = spec.endpoint
+                cluster['masterAuth']['clusterCaCertificate'] = base64.b64encode(ca_pem.encode()).decode()
+                cluster['status'] = 'RUNNING'
+                for pool in cluster['nodePools']:
+                    pool['status'] = 'RUNNING'
+
+        def rollback():
+            with self._lock:
+                self._clusters.pop((project, location, name), None)
+
+        def failing_rolls_back():
+            try:
+                work()
+            except ApiError:
+                rollback()
+                raise
+        return self._start(project, location, 'CREATE_CLUSTER', cluster['selfLink'], failing_rolls_back, rollback)
+
+    @staticmethod
+    def _spec(project, location, name, number, request, version):
+        policy = request.get('ipAllocationPolicy') or {}
+        pods = policy.get('clusterIpv4CidrBlock') or policy.get('clusterIpv4Cidr') or request.get('clusterIpv4Cidr')
+        services = policy.get('servicesIpv4CidrBlock') or policy.get('servicesIpv4Cidr')
+        # Cluster N: pods 10.(4+8(N-1)).0.0/14, services 10.(8+8(N-1)).0.0/20 (the first cluster: 10.4.0.0/14, 10.8.0.0/20).
+        pods = pods or '10.%d.0.0/14' % (4 + 8 * (number - 1))
+        services = services or '10.%d.0.0/20' % (8 + 8 * (number - 1))
+        for field, cidr in (('clusterIpv4Cidr', pods), ('servicesIpv4Cidr', services)):
+            try:
+                ipaddress.ip_network(cidr)
+            except ValueError:
+                raise invalid('Invalid value for field "cluster.ipAllocationPolicy.%s": "%s" is not a valid CIDR block.' % (field, cidr)) from None
+        return ClusterSpec(project=project, location=location, name=name, number=number, endpoint='127.0.10.%d' % number,
+                           node_ip='10.168.0.%d' % (9 + number), cluster_ipv4_cidr=pods, services_ipv4_cidr=services,
+                           kubernetes_version=version)
+
+    def _new_cluster(self, project, location, request, spec, network, subnetwork, region, node_config, machine_type):
+        zones = request.get('locations') or ([location] if location in world.ZONES else ['%s-%s' % (region, z) for z in world.REGION_ZONES[region]])
+        node_config.setdefault('machineType', machine_type)
+        node_config.setdefault('diskSizeGb', 100)
+        node_config.setdefault('diskType', 'pd-balanced')
+        node_config.setdefault('imageType', 'COS_CONTAINERD')
+        node_config.setdefault('oauthScopes', _DEFAULT_SCOPES)
+        node_config.setdefault('serviceAccount', 'default')
+        node_config.setdefault('metadata', {'disable-legacy-endpoints': 'true'})
+        node_count = request.get('initialNodeCount') or 3
+        pools = request.get('nodePools') or [{'name': 'default-pool', 'initialNodeCount': node_count, 'config': node_config}]
+        node_pools = []
+        for pool in pools:
+            node_pools.append(dict(pool, status='PROVISIONING', version=spec.kubernetes_version,
+                                   config=pool.get('config') or node_config,
+                                   locations=zones, podIpv4CidrSize=24,
+                                   selfLink=self._link(project, location, 'clusters', spec.name, 'nodePools', pool['name'])))
+        cluster = {key: value for key, value in request.items() if value is not None}
+        cluster.update({
+            'name': spec.name, 'nodeConfig': node_config, 'nodePools': node_pools,
+            'masterAuth': {key: value for key, value in (request.get('masterAuth') or {}).items() if key != 'clusterCaCertificate'},
+            'loggingService': request.get('loggingService') or 'logging.googleapis.com/kubernetes',
+            'monitoringService': request.get('monitoringService') or 'monitoring.googleapis.com/kubernetes',
+            'network': network, 'subnetwork': subnetwork, 'clusterIpv4Cidr': spec.cluster_ipv4_cidr,
+            'servicesIpv4Cidr': spec.services_ipv4_cidr, 'locations': zones, 'location': location,
+            'zone': location, 'status': 'PROVISIONING', 'id': secrets.token_hex(32),
+            'initialClusterVersion': spec.kubernetes_version, 'currentMasterVersion': spec.kubernetes_version,
+            'currentNodeVersion': spec.kubernetes_version, 'createTime': rfc3339(time.time()),
+            'labelFingerprint': secrets.token_hex(4), 'legacyAbac': request.get('legacyAbac') or {},
+            'ipAllocationPolicy': dict(request.get('ipAllocationPolicy') or {}, useIpAliases=True, stackType='IPV4',
+                                       clusterIpv4Cidr=spec.cluster_ipv4_cidr, clusterIpv4CidrBlock=spec.cluster_ipv4_cidr,
+                                       servicesIpv4Cidr=spec.services_ipv4_cidr, servicesIpv4CidrBlock=spec.services_ipv4_cidr),
+            'networkConfig': dict(request.get('networkConfig') or {}, network='projects/%s/global/networks/%s' % (project, network),
+                                  subnetwork='projects/%s/regions/%s/subnetworks/%s' % (project, region, subnetwork)),
+            'releaseChannel': request.get('releaseChannel') or {'channel': 'REGULAR'},
+            'shieldedNodes': request.get('shieldedNodes') or {'enabled': True},
+            'selfLink': self._link(project, location, 'clusters', spec.name),
+            '_spec': spec,
+        })
+        cluster.pop('initialNodeCount', None)
+        return cluster
+
+    def get_cluster(self, values, _query, _body, _user):
+        path = _values(values)
+        return _public(self._cluster(path['project'], path['location'], path['cluster']))
+
+    def list_clusters(self, values, _query, _body, _user):
+        path = _values(values)
+        location = path['location']
+        if location != '-':
+            self._location(location)
+        with self._lock:
+            found = [_public(cluster) for (project, where, _name), cluster in sorted(self._clusters.items(), key=lambda kv: kv[0])
+                     if project == path['project'] and location in ('-', where)]
+        return {'clusters': found} if found else {}
+
+    def delete_cluster(self, values, _query, _body, _user):
+        path = _values(values)
+        cluster = self._cluster(path['project'], path['location'], path['cluster'])
+        if cluster['status'] in ('PROVISIONING', 'STOPPING'):
+            raise ApiError(400, 'Operation operation-%s is currently %s cluster %s. Please wait and try again once it is done.'
+                           % ('pending', 'creating' if cluster['status'] == 'PROVISIONING' else 'deleting', path['cluster']),
+                           reason='failedPrecondition', status='FAILED_PRECONDITION')
+        with self._lock:
+            cluster['status'] = 'STOPPING'
+
+        def work():
+            self._backend_call(self.cluster_backend.delete_cluster, cluster['_spec'])
+            with self._lock:
+                self._clusters.pop((path['project'], path['location'], path['cluster']), None)
+        return self._start(path['project'], path['location'], 'DELETE_CLUSTER', cluster['selfLink'], work)
+
+    def update_cluster(self, values, _query, body, _user):
+        path = _values(values)
+        cluster = self._cluster(path['project'], path['location'], path['cluster'])
+        update = body.get('update') or {}
+        if not update:
+            raise invalid('Update must specify at least one field to change.')
+        # The lab applies the desired* fields that name a plain Cluster field; others are accepted as no-ops
+        # (they configure features the lab does not model) but still schema-checked.
+        changes = {}
+        for key, value in update.items():
+            field = key[len('desired'):][:1].lower() + key[len('desired'):][1:] if key.startswith('desired') else None
+            if field in ('loggingService', 'monitoringService', 'releaseChannel', 'shieldedNodes', 'locations',
+                         'masterAuthorizedNetworksConfig', 'addonsConfig', 'networkPolicy', 'legacyAbac'):
+                changes[field] = value
+
+        def work():
+            with self._lock:
+                cluster.update(changes)
+        return self._start(path['project'], path['location'], 'UPDATE_CLUSTER', cluster['selfLink'], work)
+
+    # -- node pools ------------------------------------------------------------------------------------------------
+
+    def _node_pool(self, path):
+        cluster = self._cluster(path['project'], path['location'], path['cluster'])
+        for pool in cluster['nodePools']:
+            if pool['name'] == path['node_pool']:
+                return cluster, pool
+        raise not_found('projects/%s/locations/%s/clusters/%s/nodePools/%s'
+                        % (path['project'], path['location'], path['cluster'], path['node_pool']))
+
+    def get_node_pool(self, values, _query, _body, _user):
+        return dict(self._node_pool(_values(values))[1])
+
+    def list_node_pools(self, values, _query, _body, _user):
+        path = _values(values)
+        pools = self._cluster(path['project'], path['location'], path['cluster'])['nodePools']
+        return {'nodePools': [dict(pool) for pool in pools]} if pools else {}
+
+    def delete_node_pool(self, values, _query, _body, _user):
+        path = _values(values)
+        cluster, pool = self._node_pool(path)
+        if cluster['status'] != 'RUNNING':
+            raise ApiError(400, 'Cluster is not ready: its status is %s. Please wait and try again.' % cluster['status'],
+                           reason='failedPrecondition', status='FAILED_PRECONDITION')
+        with self._lock:
+            pool['status'] = 'STOPPING'
+            cluster['status'] = 'RECONCILING'
+
+        def work():
+            with self._lock:
+                cluster['nodePools'] = [each for each in cluster['nodePools'] if each is not pool]
+                cluster['status'] = 'RUNNING'
+        return self._start(path['project'], path['location'], 'DELETE_NODE_POOL', pool['selfLink'], work)
+
+    # -- operations ------------------------------------------------------------------------------------------------
+
+    def get_operation(self, values, _query, _body, _user):
+        path = _values(values)
+        with self._lock:
+            operation = self._operations.get((path['project'], path['operation']))
+        if operation is None or operation.scope[1] != path['location']:
+            raise not_found('projects/%s/locations/%s/operations/%s' % (path['project'], path['location'], path['operation']))
+        return self._operation_json(path['project'], operation)
+
+    def list_operations(self, values, _query, _body, _user):
+        path = _values(values)
+        with self._lock:
+            found = [op for (project, _name), op in self._operations.items()
+                     if project == path['project'] and path['location'] in ('-', op.scope[1])]
+        items = [self._operation_json(path['project'], op) for op in sorted(found, key=lambda op: op.created)]
+        return {'operations': items} if items else {}
+
+
+def _public(cluster):
+    result = {key: value for key, value in cluster.items() if not key.startswith('_')}
+    result['nodePools'] = [dict(pool) for pool in cluster['nodePools']]
+    result['currentNodeCount'] = sum(pool.get('initialNodeCount', 0) for pool in cluster['nodePools']) * len(cluster['locations'])
+    return result

@@ -1,0 +1,147 @@
+"""Long-running operations on a latency profile, and injectable faults.
+
+Durations are what the real services take (GKE cluster create ~5.5 min, instance insert ~20 s, ...), multiplied
+by a time scale (``MESHBRIDGE_LAB_TIME_SCALE``, e.g. 0.01 for tests). An operation is PENDING for the first tenth
+of its time, RUNNING until its time is up, then its work runs (state change, backend hook) and it is DONE, with
+``error`` set if the work failed or a failure was injected for it.
+"""
+
+import datetime
+import os
+import random
+import threading
+import time
+
+from lab.gcp.errors import ApiError
+
+# Real-world seconds, by operation type (compute: the method's verb; container: Operation.operationType).
+REAL_DURATIONS = {
+    'CREATE_CLUSTER': 330.0,
+    'DELETE_CLUSTER': 180.0,
+    'UPDATE_CLUSTER': 60.0,
+    'CREATE_NODE_POOL': 90.0,
+    'DELETE_NODE_POOL': 60.0,
+    'SET_LABELS': 5.0,
+    'insert.instance': 20.0,
+    'delete.instance': 30.0,
+    'start.instance': 15.0,
+    'stop.instance': 30.0,
+    'insert.firewall': 10.0,
+    'patch.firewall': 10.0,
+    'update.firewall': 10.0,
+    'delete.firewall': 10.0,
+}
+_DEFAULT_DURATION = 5.0
+
+
+def _env_float(name, default):
+    value = os.environ.get(name)
+    return float(value) if value else default
+
+
+class Settings:
+    """Time scale and fault rates; defaults from ``MESHBRIDGE_LAB_*`` environment variables."""
+
+    def __init__(self, time_scale=None, rate_429=None, rate_503=None, seed=None):
+        self.time_scale = _env_float('MESHBRIDGE_LAB_TIME_SCALE', 1.0) if time_scale is None else time_scale
+        self.rate_429 = _env_float('MESHBRIDGE_LAB_FAULT_429_RATE', 0.0) if rate_429 is None else rate_429
+        self.rate_503 = _env_float('MESHBRIDGE_LAB_FAULT_503_RATE', 0.0) if rate_503 is None else rate_503
+        self.random = random.Random(seed)
+
+    def duration(self, operation_type):
+        return REAL_DURATIONS.get(operation_type, _DEFAULT_DURATION) * self.time_scale
+
+    def maybe_fault(self, service):
+        """Raise the 429 or 503 a busy Google front end answers with, at the configured rates."""
+        draw = self.random.random()
+        if draw < self.rate_429:
+            raise ApiError(429, "Quota exceeded for quota metric 'Queries' and limit 'Queries per minute' of service "
+                                "'%s.googleapis.com'." % service, reason='rateLimitExceeded', headers={'Retry-After': '1'})
+        if draw < self.rate_429 + self.rate_503:
+            raise ApiError(503, 'The service is currently unavailable.', reason='backendError')
+
+
+def rfc3339(moment):
+    return datetime.datetime.fromtimestamp(moment, datetime.timezone.utc).isoformat(timespec='milliseconds').replace('+00:00', 'Z')
+
+
+class Operation:
+    """One operation's state; the API modules render it in their own shapes."""
+
+    def __init__(self, name, operation_type, scope, target_link, target_id=None, user=None):
+        self.name = name
+        self.operation_type = operation_type
+        self.scope = scope                  # e.g. ('zones', 'us-west2-a') or ('global', None)
+        self.target_link = target_link
+        self.target_id = target_id
+        self.user = user
+        self.status = 'PENDING'
+        self.created = time.time()
+        self.started = None
+        self.ended = None
+        self.error = None                   # (code, message) once failed
+        self.id = str(random.getrandbits(63))
+
+
+class OperationQueue:
+    """Runs each operation's work when its (scaled) time is up."""
+
+    def __init__(self, settings):
+        self.settings = settings
+        self._changed = threading.Condition()
+        self._injected_failures = {}
+        self._timers = []
+
+    def fail_next(self, operation_type, message='Injected failure.', code='INTERNAL_ERROR'):
+        """Make the next operation of ``operation_type`` end in error (its work is not done)."""
+        with self._changed:
+            self._injected_failures[operation_type] = (code, message)
+
+    def start(self, operation, work, rollback=None):
+        """Schedule ``work()`` (may raise ApiError: the operation fails) to end ``operation``; returns it."""
+        duration = self.settings.duration(operation.operation_type)
+        with self._changed:
+            failure = self._injected_failures.pop(operation.operation_type, None)
+        self._later(duration * 0.1, self._run, operation)
+        self._later(duration, self._finish, operation, work, rollback, failure)
+        return operation
+
+    def _later(self, delay, function, *args):
+        timer = threading.Timer(delay, function, args)
+        timer.daemon = True
+        self._timers = [each for each in self._timers if each.is_alive()] + [timer]
+        timer.start()
+
+    def _run(self, operation):
+        with self._changed:
+            if operation.status == 'PENDING':
+                operation.status = 'RUNNING'
+                operation.started = time.time()
+                self._changed.notify_all()
+
+    def _finish(self, operation, work, rollback, failure):
+        error = failure
+        if error is None:
+            try:
+                work()
+            except ApiError as failed:
+                error = (failed.reason.upper(), failed.message)
+        elif rollback is not None:
+            rollback()
+        with self._changed:
+            operation.started = operation.started or time.time()
+            operation.ended = time.time()
+            operation.error = error
+            operation.status = 'DONE'
+            self._changed.notify_all()
+
+    def wait(self, operation, timeout):
+        """Block until ``operation`` is DONE or ``timeout`` seconds pass (compute's ``operations.wait``)."""
+        deadline = time.time() + timeout
+        with self._changed:
+            while operation.status != 'DONE' and time.time() < deadline:
+                self._changed.wait(deadline - time.time())
+
+    def stop(self):
+        for timer in self._timers:
+            timer.cancel()

@@ -1,0 +1,125 @@
+"""Fixtures for the stand-ins' tests: a lab CA, the lab internet, the GCP stand-in with recording backends."""
+
+import os
+import threading
+
+import pytest
+
+from lab.gcp.backends import BackendError, ClusterBackend, VmBackend
+from lab.gcp.operations import Settings
+from lab.gcp.server import GcpStandIn
+from lab.internet.client import client_env, write_gcloud_config
+from lab.internet.proxy import ConnectProxy
+from lab.internet.registry import HostRegistry
+from lab.pki import LabCA
+
+PROJECT = 'meshbridge-lab'
+# Real durations x 0.002: a cluster create takes ~0.7 s, an instance insert 0.04 s.
+TIME_SCALE = 0.002
+
+
+class RecordingClusterBackend(ClusterBackend):
+    """Records calls; hands out a CA certificate from the lab CA instead of starting a Kubernetes API."""
+
+    def __init__(self, ca):
+        self.ca = ca
+        self.created = []
+        self.deleted = []
+        self.fail_with = None
+
+    def create_cluster(self, spec):
+        if self.fail_with:
+            raise BackendError(self.fail_with)
+        self.created.append(spec)
+        return self.ca.cert_pem.decode()
+
+    def delete_cluster(self, spec):
+        self.deleted.append(spec)
+
+
+class RecordingVmBackend(VmBackend):
+    """Records calls, as lab.vms would receive them."""
+
+    def __init__(self):
+        self.lock = threading.Lock()
+        self.created = []
+        self.deleted = []
+        self.firewall_calls = []
+        self.metadata_updates = []
+        self.fail_with = None
+
+    def create_instance(self, instance):
+        if self.fail_with:
+            raise BackendError(self.fail_with)
+        with self.lock:
+            self.created.append(instance)
+        return instance['networkInterfaces'][0]['networkIP']
+
+    def delete_instance(self, name):
+        with self.lock:
+            self.deleted.append(name)
+
+    def apply_firewalls(self, network, rules, instances):
+        with self.lock:
+            self.firewall_calls.append((network, rules, instances))
+
+    def update_metadata(self, instance):
+        with self.lock:
+            self.metadata_updates.append(instance)
+
+
+@pytest.fixture
+def lab_ca(tmp_path):
+    return LabCA(str(tmp_path / 'pki'))
+
+
+@pytest.fixture
+def internet(lab_ca):
+    registry = HostRegistry()
+    proxy = ConnectProxy(registry, port=0).start()
+    yield registry, proxy
+    proxy.stop()
+
+
+@pytest.fixture
+def backends(lab_ca):
+    return RecordingClusterBackend(lab_ca), RecordingVmBackend()
+
+
+@pytest.fixture
+def gcp(lab_ca, internet, backends):
+    stand_in = GcpStandIn(lab_ca, backends[0], backends[1], Settings(time_scale=TIME_SCALE, rate_429=0.0, rate_503=0.0, seed=1))
+    stand_in.register(internet[0])
+    stand_in.start()
+    yield stand_in
+    stand_in.stop()
+
+
+@pytest.fixture
+def key_file(gcp, tmp_path):
+    path = str(tmp_path / 'sa.json')
+    gcp.authority.create_key_file(path, PROJECT)
+    return path
+
+
+@pytest.fixture
+def lab_env(internet, lab_ca, tmp_path, monkeypatch):
+    """This process and its children see the lab internet as the internet (requests, google-auth, gcloud)."""
+    _registry, proxy = internet
+    gcloud_config = write_gcloud_config(str(tmp_path / 'gcloud'), proxy.address, proxy.port, lab_ca.cert_path, project=PROJECT)
+    env = client_env(proxy.url, lab_ca.cert_path, gcloud_config)
+    for name in ('HTTP_PROXY', 'http_proxy', 'ALL_PROXY', 'all_proxy'):
+        monkeypatch.delenv(name, raising=False)
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    return dict(os.environ)
+
+
+@pytest.fixture
+def session(key_file, lab_env):
+    """A google-auth AuthorizedSession from the lab key, through the proxy (the path google.cloud modules take)."""
+    from google.auth.transport.requests import AuthorizedSession
+    from google.oauth2 import service_account
+    credentials = service_account.Credentials.from_service_account_file(
+        key_file, scopes=['https://www.googleapis.com/auth/cloud-platform'])
+    return AuthorizedSession(credentials)
