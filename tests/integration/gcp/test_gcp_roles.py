@@ -201,3 +201,23 @@ def test_lab_inventory_lists_the_instance_in_the_mesh_vm_group(run_playbook, gcp
     assert 'mesh_vms' in seen['groups']
     # The inventory's group_vars come along for plays on the VMs.
     assert seen['services'] == [{'name': 'productcatalogservice', 'port': 3550}]
+
+
+def test_state_absent_removes_what_the_roles_made_and_keeps_other_contexts(run_playbook, gcp_lab, tmp_path):
+    (tmp_path / 'kubeconfig').write_text(yaml.safe_dump({
+        'apiVersion': 'v1', 'kind': 'Config', 'current-context': 'prod',
+        'clusters': [{'name': 'prod', 'cluster': {'server': 'https://prod.example'}}],
+        'users': [{'name': 'prod', 'user': {'token': 'keep-me'}}],
+        'contexts': [{'name': 'prod', 'context': {'cluster': 'prod', 'user': 'prod'}}]}))
+    run_playbook(PLAYBOOK, extra_vars=role_vars(tmp_path), env=gcp_lab.env)
+    absent = role_vars(tmp_path, gke_cluster_state='absent', gce_vm_state='absent')
+    removed = run_playbook(PLAYBOOK, extra_vars=absent, env=gcp_lab.env)
+    assert removed.changed() == 4  # cluster, kubeconfig entry, firewall rule, instance
+    assert gcp_lab.get(CONTAINER + 'clusters/west') is None
+    assert gcp_lab.get(COMPUTE + 'global/firewalls/k8s-to-istio-gce') is None
+    assert gcp_lab.get(COMPUTE + 'zones/us-west2-a/instances/istio-gce') is None
+    # The network's default rules are not the roles' to remove.
+    assert gcp_lab.get(COMPUTE + 'global/firewalls/default-allow-ssh') is not None
+    kubeconfig = yaml.safe_load((tmp_path / 'kubeconfig').read_text())
+    assert [c['name'] for c in kubeconfig['contexts']] == ['prod']
+    assert run_playbook(PLAYBOOK, extra_vars=absent, env=gcp_lab.env).changed() == 0
