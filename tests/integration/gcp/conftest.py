@@ -64,6 +64,8 @@ class Lab:
     to it. ``get`` reads a resource the way a client would: through the proxy, with the lab key."""
 
     def __init__(self, stand_in, clusters, vms, env, proxy_url, ca_path):
+        self.proxy_url = proxy_url
+        self.ca_path = ca_path
         self.gcp = stand_in
         self.clusters = clusters
         self.vms = vms
