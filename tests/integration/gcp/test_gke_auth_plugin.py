@@ -32,4 +32,3 @@ def test_gke_auth_plugin_gets_a_token_the_stand_in_accepts(gcp_lab, tmp_path):
         'compute.googleapis.com', 'GET', '/compute/v1/projects/%s/global/networks/default' % PROJECT,
         {'Authorization': 'Bearer ya29.not-issued-by-the-lab'}, b'')
     assert status == 401
-
