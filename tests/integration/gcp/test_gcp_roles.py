@@ -221,3 +221,18 @@ def test_state_absent_removes_what_the_roles_made_and_keeps_other_contexts(run_p
     kubeconfig = yaml.safe_load((tmp_path / 'kubeconfig').read_text())
     assert [c['name'] for c in kubeconfig['contexts']] == ['prod']
     assert run_playbook(PLAYBOOK, extra_vars=absent, env=gcp_lab.env).changed() == 0
+
+
+def test_static_token_goes_to_the_kubeconfig_only(run_playbook, gcp_lab, tmp_path):
+    secret = 'lab-static-token-5f1c'
+    result = run_playbook("""
+        - hosts: localhost
+          gather_facts: false
+          roles:
+            - role: meshbridge.istio_vm.gke_cluster
+    """, extra_vars=role_vars(tmp_path, gke_cluster_kubeconfig_auth='token', gke_cluster_kubeconfig_token=secret),
+        env=gcp_lab.env, diff=True)
+    assert secret not in json.dumps(result.report) and secret not in result.stderr
+    path = tmp_path / 'kubeconfig'
+    assert yaml.safe_load(path.read_text())['users'][0]['user'] == {'token': secret}
+    assert oct(path.stat().st_mode & 0o777) == '0o600'
