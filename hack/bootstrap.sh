@@ -30,7 +30,9 @@ if [[ ! -e $stamp ]]; then
   echo "bootstrap: creating .venv with pinned packages"
   rm -rf .venv
   "$python" -m venv .venv
-  .venv/bin/pip install -q --disable-pip-version-check -r requirements-dev.txt -c constraints.txt
+  # The machine's pip.conf adds local file indexes that are often empty; pip warns per package about them.
+  .venv/bin/pip install -q --disable-pip-version-check -r requirements-dev.txt -c constraints.txt \
+    2> >(grep -v 'is ignored: it is neither a file nor a directory' >&2)
   touch "$stamp"
 fi
 

@@ -4,16 +4,32 @@ The GCP stand-in owns the API state and addresses (it is GCP that assigns them);
 - ``lab.kube`` implements ClusterBackend: a Kubernetes API server for the cluster, at ``spec.endpoint``.
 - ``lab.vms`` implements VmBackend: a systemd-nspawn VM in netns ``mbl-vm-<name>`` with the instance's address and
   the SSH keys from its metadata, and the network's firewall rules as nftables in each VM's namespace.
-Backend methods run inside the operation (their time counts toward it). Raising ``BackendError`` fails the
-operation with the message (the resource is then not created, as when GCP fails an insert).
+Backend methods run inside the operation (their time counts toward it). Any exception fails the operation with
+its message (``BackendError`` for expected failures); a failed insert leaves no resource behind, as in GCP.
 """
 
 import abc
 import dataclasses
+import logging
+
+from lab.gcp.errors import ApiError
+
+LOG = logging.getLogger('lab.gcp.backends')
 
 
 class BackendError(Exception):
     """The backend could not make the resource real; the message ends up in the operation's ``error``."""
+
+
+def backend_call(function, *args):
+    """Run a backend method inside an operation; any failure becomes the operation's error."""
+    try:
+        return function(*args)
+    except BackendError as error:
+        raise ApiError(500, str(error), reason='internalError') from None
+    except Exception as error:  # pylint: disable=broad-exception-caught
+        LOG.exception('backend %s failed', getattr(function, '__qualname__', function))
+        raise ApiError(500, '%s: %s' % (type(error).__name__, error), reason='internalError') from None
 
 
 @dataclasses.dataclass(frozen=True)
@@ -63,5 +79,14 @@ class VmBackend(abc.ABC):
         """Make ``rules`` (compute v1 Firewall JSON, all rules of ``network``) the nftables of every VM in
         ``instances`` (Instance JSON of that network). Called after any change to rules, instances or tags."""
 
+    @abc.abstractmethod
     def update_metadata(self, instance):
-        """Optional: the instance's metadata changed (e.g. new SSH keys); default does nothing."""
+        """The instance's metadata changed (``setMetadata``): apply its SSH keys again, as GCE's guest agent does."""
+
+    @abc.abstractmethod
+    def stop_instance(self, name):
+        """Power VM ``name`` off, keeping its root and address (the instance becomes TERMINATED)."""
+
+    @abc.abstractmethod
+    def start_instance(self, name):
+        """Boot the stopped VM ``name`` again."""

@@ -14,7 +14,7 @@ import threading
 import time
 
 from lab.gcp import compute_world as world
-from lab.gcp.backends import BackendError
+from lab.gcp.backends import backend_call
 from lab.gcp.errors import ApiError, already_exists, invalid, not_found
 from lab.gcp.filters import compile_filter
 from lab.gcp.operations import Operation, rfc3339
@@ -406,7 +406,7 @@ class ComputeApi:
         def work():
             with self._lock:
                 firewalls[rule['name']].pop('_pending', None)
-            self._backend_call(self._apply_firewalls, project)
+            backend_call(self._apply_firewalls, project)
 
         def rollback():
             with self._lock:
@@ -435,7 +435,7 @@ class ComputeApi:
         def work():
             with self._lock:
                 self.firewalls(project).pop(name, None)
-            self._backend_call(self._apply_firewalls, project)
+            backend_call(self._apply_firewalls, project)
         return self._start(project, 'delete.firewall', ('global', None), rule['selfLink'], work, None, rule['id'], user)
 
     def patch_firewall(self, values, _query, body, user):
@@ -458,7 +458,7 @@ class ComputeApi:
         def work():
             with self._lock:
                 self.firewalls(project)[rule['name']] = rule
-            self._backend_call(self._apply_firewalls, project)
+            backend_call(self._apply_firewalls, project)
         return self._start(project, operation_type, ('global', None), rule['selfLink'], work, None, rule['id'], user)
 
     # -- instances -------------------------------------------------------------------------------------------------
@@ -617,10 +617,10 @@ class ComputeApi:
         def work():
             with self._lock:
                 instance['status'] = 'STAGING'
-            self._backend_call(self.vm_backend.create_instance, _public(instance))
+            backend_call(self.vm_backend.create_instance, _public(instance))
             with self._lock:
                 instance.update(status='RUNNING', cpuPlatform='Intel Broadwell', lastStartTimestamp=_timestamp())
-            self._backend_call(self._apply_firewalls, project)
+            backend_call(self._apply_firewalls, project)
 
         def rollback():
             with self._lock:
@@ -670,13 +670,13 @@ class ComputeApi:
         def work():
             with self._lock:
                 instance['status'] = 'STOPPING'
-            self._backend_call(self.vm_backend.delete_instance, name)
+            backend_call(self.vm_backend.delete_instance, name)
             with self._lock:
                 state.instances[zone].pop(name, None)
                 state.used_addresses.discard(instance['networkInterfaces'][0]['networkIP'])
                 for config in instance['networkInterfaces'][0].get('accessConfigs', []):
                     state.external_addresses.discard(config.get('natIP'))
-            self._backend_call(self._apply_firewalls, project)
+            backend_call(self._apply_firewalls, project)
         return self._start(project, 'delete.instance', ('zones', zone), instance['selfLink'], work, None, instance['id'], user)
 
     def _set_field(self, values, user, operation_type, change, after=None):
@@ -687,7 +687,7 @@ class ComputeApi:
 
         def work():
             if after is not None:
-                self._backend_call(after, project, instance)
+                backend_call(after, project, instance)
         return self._start(project, operation_type, ('zones', zone), instance['selfLink'], work, None, instance['id'], user)
 
     @staticmethod
@@ -743,7 +743,7 @@ class ComputeApi:
         instance = self._existing_instance(project, zone, values['instance'])
 
         def work():
-            self._backend_call(self.vm_backend.create_instance, _public(instance))
+            backend_call(self.vm_backend.start_instance, instance['name'])
             with self._lock:
                 instance.update(status='RUNNING', lastStartTimestamp=_timestamp())
         return self._start(project, 'start.instance', ('zones', zone), instance['selfLink'], work, None, instance['id'], user)
@@ -753,17 +753,12 @@ class ComputeApi:
         instance = self._existing_instance(project, zone, values['instance'])
 
         def work():
-            self._backend_call(self.vm_backend.delete_instance, instance['name'])
+            with self._lock:
+                instance['status'] = 'STOPPING'
+            backend_call(self.vm_backend.stop_instance, instance['name'])
             with self._lock:
                 instance.update(status='TERMINATED', lastStopTimestamp=_timestamp())
         return self._start(project, 'stop.instance', ('zones', zone), instance['selfLink'], work, None, instance['id'], user)
-
-    @staticmethod
-    def _backend_call(function, *args):
-        try:
-            function(*args)
-        except BackendError as error:
-            raise ApiError(500, str(error), reason='internalError') from None
 
 
 EXTERNAL_HOSTS = list(world.EXTERNAL_RANGE.hosts())[9:]

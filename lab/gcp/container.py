@@ -12,7 +12,7 @@ import threading
 import time
 
 from lab.gcp import compute_world as world
-from lab.gcp.backends import BackendError, ClusterSpec
+from lab.gcp.backends import ClusterSpec, backend_call
 from lab.gcp.errors import ApiError, invalid
 from lab.gcp.operations import Operation, rfc3339
 
@@ -114,13 +114,6 @@ class ContainerApi:
             result['statusMessage'] = '%s: %s' % (code, message)
         return result
 
-    @staticmethod
-    def _backend_call(function, *args):
-        try:
-            return function(*args)
-        except BackendError as error:
-            raise ApiError(500, str(error), reason='internalError') from None
-
     # -- clusters --------------------------------------------------------------------------------------------------
 
     def _number(self):
@@ -168,7 +161,7 @@ class ContainerApi:
             self._clusters[(project, location, name)] = cluster
 
         def work():
-            ca_pem = self._backend_call(self.cluster_backend.create_cluster, spec)
+            ca_pem = backend_call(self.cluster_backend.create_cluster, spec)
             with self._lock:
                 cluster['endpoint'] = spec.endpoint
                 cluster['masterAuth']['clusterCaCertificate'] = base64.b64encode(ca_pem.encode()).decode()
@@ -272,7 +265,7 @@ class ContainerApi:
             cluster['status'] = 'STOPPING'
 
         def work():
-            self._backend_call(self.cluster_backend.delete_cluster, cluster['_spec'])
+            backend_call(self.cluster_backend.delete_cluster, cluster['_spec'])
             with self._lock:
                 self._clusters.pop((path['project'], path['location'], path['cluster']), None)
         return self._start(path['project'], path['location'], 'DELETE_CLUSTER', cluster['selfLink'], work)
@@ -353,5 +346,7 @@ class ContainerApi:
 def _public(cluster):
     result = {key: value for key, value in cluster.items() if not key.startswith('_')}
     result['nodePools'] = [dict(pool) for pool in cluster['nodePools']]
+    if not result['nodePools']:
+        del result['nodePools']     # proto3 JSON leaves empty repeated fields out
     result['currentNodeCount'] = sum(pool.get('initialNodeCount', 0) for pool in cluster['nodePools']) * len(cluster['locations'])
     return result

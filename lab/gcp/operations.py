@@ -7,12 +7,15 @@ of its time, RUNNING until its time is up, then its work runs (state change, bac
 """
 
 import datetime
+import logging
 import os
 import random
 import threading
 import time
 
 from lab.gcp.errors import ApiError
+
+LOG = logging.getLogger('lab.gcp.operations')
 
 # Real-world seconds, by operation type (compute: the method's verb; container: Operation.operationType).
 REAL_DURATIONS = {
@@ -126,6 +129,10 @@ class OperationQueue:
                 work()
             except ApiError as failed:
                 error = (failed.reason.upper(), failed.message)
+            except Exception as failed:  # pylint: disable=broad-exception-caught
+                # A bug in the stand-in must still end the operation, or clients would poll it forever.
+                LOG.exception('operation %s failed', operation.name)
+                error = ('INTERNAL_ERROR', '%s: %s' % (type(failed).__name__, failed))
         elif rollback is not None:
             rollback()
         with self._changed:

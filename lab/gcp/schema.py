@@ -27,7 +27,10 @@ class ResponseSchemaError(Exception):
 def _proto_type(schema):
     if 'enum' in schema:
         return 'TYPE_ENUM'
-    return 'TYPE_%s' % (schema.get('format') or schema.get('type', 'message')).upper()
+    fmt = schema.get('format')
+    if fmt in _INT_RANGES or fmt in ('double', 'float'):
+        return 'TYPE_%s' % fmt.upper()
+    return {'byte': 'TYPE_BYTES', 'boolean': 'TYPE_BOOLEAN', 'integer': 'TYPE_INT32', 'number': 'TYPE_DOUBLE'}.get(fmt or schema.get('type'), 'TYPE_STRING')
 
 
 class SchemaWalker:

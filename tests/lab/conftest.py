@@ -25,16 +25,26 @@ class RecordingClusterBackend(ClusterBackend):
         self.ca = ca
         self.created = []
         self.deleted = []
-        self.fail_with = None
+        self.fail_with = None  # an exception to raise from create_*
 
     def create_cluster(self, spec):
         if self.fail_with:
-            raise BackendError(self.fail_with)
+            raise self.fail_with
         self.created.append(spec)
         return self.ca.cert_pem.decode()
 
     def delete_cluster(self, spec):
         self.deleted.append(spec)
+
+
+class NoClusterBackend(ClusterBackend):
+    """For runs that make no clusters: refuses to make one."""
+
+    def create_cluster(self, spec):
+        raise BackendError('this lab run has no Kubernetes backend')
+
+    def delete_cluster(self, spec):
+        raise BackendError('this lab run has no Kubernetes backend')
 
 
 class RecordingVmBackend(VmBackend):
@@ -46,11 +56,13 @@ class RecordingVmBackend(VmBackend):
         self.deleted = []
         self.firewall_calls = []
         self.metadata_updates = []
-        self.fail_with = None
+        self.stopped = []
+        self.started = []
+        self.fail_with = None  # an exception to raise from create_*
 
     def create_instance(self, instance):
         if self.fail_with:
-            raise BackendError(self.fail_with)
+            raise self.fail_with
         with self.lock:
             self.created.append(instance)
         return instance['networkInterfaces'][0]['networkIP']
@@ -66,6 +78,14 @@ class RecordingVmBackend(VmBackend):
     def update_metadata(self, instance):
         with self.lock:
             self.metadata_updates.append(instance)
+
+    def stop_instance(self, name):
+        with self.lock:
+            self.stopped.append(name)
+
+    def start_instance(self, name):
+        with self.lock:
+            self.started.append(name)
 
 
 @pytest.fixture

@@ -4,6 +4,7 @@ import time
 
 import pytest
 
+from lab.gcp.backends import BackendError
 from lab.gcp.operations import REAL_DURATIONS
 from tests.lab.conftest import PROJECT
 from tests.lab.gcp_calls import COMPUTE, assert_google_error, firewall, instance, wait_done
@@ -220,8 +221,22 @@ def test_injected_operation_failure_leaves_no_instance(session, gcp):
     assert 'error' not in wait_done(session, session.post(COMPUTE + 'zones/us-west2-a/instances', json=instance()).json())
 
 
-def test_backend_failure_fails_the_operation(session, gcp, backends):
-    backends[1].fail_with = 'debootstrap failed'
+@pytest.mark.parametrize('failure, message', [
+    (BackendError('debootstrap failed'), 'debootstrap failed'),
+    (RuntimeError('no free instance address left'), 'RuntimeError: no free instance address left'),
+])
+def test_backend_failure_fails_the_operation(session, gcp, backends, failure, message):
+    backends[1].fail_with = failure
     done = wait_done(session, session.post(COMPUTE + 'zones/us-west2-a/instances', json=instance()).json())
-    assert done['error']['errors'][0]['message'] == 'debootstrap failed'
+    assert done['error']['errors'][0]['message'] == message
     assert_google_error(session.get(COMPUTE + 'zones/us-west2-a/instances/istio-gce'), 404, 'NOT_FOUND')
+
+
+def test_stop_and_start_keep_the_vm(session, gcp, backends):
+    wait_done(session, session.post(COMPUTE + 'zones/us-west2-a/instances', json=instance()).json())
+    link = COMPUTE + 'zones/us-west2-a/instances/istio-gce'
+    wait_done(session, session.post(link + '/stop').json())
+    assert session.get(link).json()['status'] == 'TERMINATED' and backends[1].stopped == ['istio-gce']
+    wait_done(session, session.post(link + '/start').json())
+    assert session.get(link).json()['status'] == 'RUNNING' and backends[1].started == ['istio-gce']
+    assert backends[1].deleted == []

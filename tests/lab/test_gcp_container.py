@@ -5,6 +5,7 @@ import time
 
 import pytest
 
+from lab.gcp.backends import BackendError
 from lab.gcp.operations import REAL_DURATIONS
 from tests.lab.conftest import PROJECT, TIME_SCALE
 from tests.lab.gcp_calls import CONTAINER, assert_google_error, wait_done
@@ -113,7 +114,7 @@ def test_injected_failure_and_backend_failure_fail_the_operation(session, gcp, b
     failed = wait_done(session, _create(session))
     assert failed['error']['message'] == 'Insufficient regional quota to satisfy request.'
     assert_google_error(session.get(LOCATION + 'clusters/west'), 404, 'NOT_FOUND')
-    backends[0].fail_with = 'kube-apiserver did not start'
+    backends[0].fail_with = BackendError('kube-apiserver did not start')
     failed = wait_done(session, _create(session))
     assert failed['error']['message'] == 'kube-apiserver did not start'
     assert_google_error(session.get(LOCATION + 'clusters/west'), 404, 'NOT_FOUND')

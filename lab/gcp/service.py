@@ -1,0 +1,48 @@
+"""Start the lab internet and the GCP stand-in together, with the files clients need, in a lab state directory.
+
+``start()`` is what the lab daemon calls; ``python -m lab.gcp serve`` runs the same in the foreground. Layout
+under ``state_dir``: ``pki/`` (lab CA), ``gcp/<project>-sa.json`` (service account key, 0600),
+``gcloud/`` (CLOUDSDK_CONFIG), ``lab.env`` (``export`` lines: proxy, CA, gcloud config).
+"""
+
+import os
+
+from lab.gcp.operations import Settings
+from lab.gcp.server import GcpStandIn
+from lab.internet.client import client_env, write_env_file, write_gcloud_config
+from lab.internet.proxy import ConnectProxy
+from lab.internet.registry import HostRegistry
+from lab.pki import LabCA
+
+
+class LabGcp:
+    """The running proxy and stand-in, and where their client files are."""
+
+    def __init__(self, state_dir, cluster_backend, vm_backend, project, proxy_port=3128, settings=None):
+        self.ca = LabCA(os.path.join(state_dir, 'pki'))
+        self.registry = HostRegistry()
+        self.proxy = ConnectProxy(self.registry, port=proxy_port)
+        self.gcp = GcpStandIn(self.ca, cluster_backend, vm_backend, settings or Settings())
+        self.gcp.register(self.registry)
+        os.makedirs(os.path.join(state_dir, 'gcp'), mode=0o700, exist_ok=True)
+        self.key_file = os.path.join(state_dir, 'gcp', '%s-sa.json' % project)
+        self.account = self.gcp.authority.create_key_file(self.key_file, project)
+        self.gcloud_config = write_gcloud_config(os.path.join(state_dir, 'gcloud'), self.proxy.address, self.proxy.port,
+                                                 self.ca.cert_path, project=project)
+        self.env = client_env(self.proxy.url, self.ca.cert_path, self.gcloud_config)
+        self.env_file = os.path.join(state_dir, 'lab.env')
+        write_env_file(self.env_file, self.env)
+
+    def start(self):
+        self.gcp.start()
+        self.proxy.start()
+        return self
+
+    def stop(self):
+        self.proxy.stop()
+        self.gcp.stop()
+
+
+def start(state_dir, cluster_backend, vm_backend, project, proxy_port=3128, settings=None):
+    """Start the proxy (``127.0.0.1:proxy_port``) and the GCP stand-in behind it; returns the running LabGcp."""
+    return LabGcp(state_dir, cluster_backend, vm_backend, project, proxy_port, settings).start()
