@@ -58,6 +58,12 @@ class RecordingVms(VmBackend):
     def update_metadata(self, instance):
         pass
 
+    def stop_instance(self, name):
+        pass
+
+    def start_instance(self, name):
+        pass
+
 
 class Lab:
     """The stand-in, its recording backends, every API call it answered, and the environment that sends clients
