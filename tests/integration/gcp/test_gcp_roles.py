@@ -233,7 +233,7 @@ def test_static_token_goes_to_the_kubeconfig_only(run_playbook, gcp_lab, tmp_pat
           roles:
             - role: meshbridge.istio_vm.gke_cluster
     """, extra_vars=role_vars(tmp_path, gke_cluster_kubeconfig_auth='token', gke_cluster_kubeconfig_token=secret),
-        env=gcp_lab.env, diff=True)
+                          env=gcp_lab.env, diff=True)
     assert secret not in json.dumps(result.report) and secret not in result.stderr
     path = tmp_path / 'kubeconfig'
     assert yaml.safe_load(path.read_text())['users'][0]['user'] == {'token': secret}
