@@ -368,8 +368,8 @@ class ComputeApi:
     def _apply_firewalls(self, project):
         with self._lock:
             state = self.project(project)
-            rules = sorted(state.firewalls.values(), key=lambda rule: rule['name'])
-            instances = [inst for zone in state.instances.values() for inst in zone.values()]
+            rules = [_public(rule) for _name, rule in sorted(self.firewalls(project).items()) if not rule.get('_pending')]
+            instances = [_public(inst) for zone in state.instances.values() for inst in zone.values()]
         self.vm_backend.apply_firewalls('default', rules, instances)
 
     def _seed_default_firewalls(self, project):
@@ -617,6 +617,8 @@ class ComputeApi:
         def work():
             with self._lock:
                 instance['status'] = 'STAGING'
+            # Rules first, so the VM boots behind its firewall; again after, for rules that name its tags as sources.
+            backend_call(self._apply_firewalls, project)
             backend_call(self.vm_backend.create_instance, _public(instance))
             with self._lock:
                 instance.update(status='RUNNING', cpuPlatform='Intel Broadwell', lastStartTimestamp=_timestamp())

@@ -1,91 +1,16 @@
 """Fixtures for the stand-ins' tests: a lab CA, the lab internet, the GCP stand-in with recording backends."""
 
 import os
-import threading
 
 import pytest
 
-from lab.gcp.backends import BackendError, ClusterBackend, VmBackend
 from lab.gcp.operations import Settings
 from lab.gcp.server import GcpStandIn
 from lab.internet.client import client_env, write_gcloud_config
 from lab.internet.proxy import ConnectProxy
 from lab.internet.registry import HostRegistry
 from lab.pki import LabCA
-
-PROJECT = 'meshbridge-lab'
-# Real durations x 0.002: a cluster create takes ~0.7 s, an instance insert 0.04 s.
-TIME_SCALE = 0.002
-
-
-class RecordingClusterBackend(ClusterBackend):
-    """Records calls; hands out a CA certificate from the lab CA instead of starting a Kubernetes API."""
-
-    def __init__(self, ca):
-        self.ca = ca
-        self.created = []
-        self.deleted = []
-        self.fail_with = None  # an exception to raise from create_*
-
-    def create_cluster(self, spec):
-        if self.fail_with:
-            raise self.fail_with
-        self.created.append(spec)
-        return self.ca.cert_pem.decode()
-
-    def delete_cluster(self, spec):
-        self.deleted.append(spec)
-
-
-class NoClusterBackend(ClusterBackend):
-    """For runs that make no clusters: refuses to make one."""
-
-    def create_cluster(self, spec):
-        raise BackendError('this lab run has no Kubernetes backend')
-
-    def delete_cluster(self, spec):
-        raise BackendError('this lab run has no Kubernetes backend')
-
-
-class RecordingVmBackend(VmBackend):
-    """Records calls, as lab.vms would receive them."""
-
-    def __init__(self):
-        self.lock = threading.Lock()
-        self.created = []
-        self.deleted = []
-        self.firewall_calls = []
-        self.metadata_updates = []
-        self.stopped = []
-        self.started = []
-        self.fail_with = None  # an exception to raise from create_*
-
-    def create_instance(self, instance):
-        if self.fail_with:
-            raise self.fail_with
-        with self.lock:
-            self.created.append(instance)
-        return instance['networkInterfaces'][0]['networkIP']
-
-    def delete_instance(self, name):
-        with self.lock:
-            self.deleted.append(name)
-
-    def apply_firewalls(self, network, rules, instances):
-        with self.lock:
-            self.firewall_calls.append((network, rules, instances))
-
-    def update_metadata(self, instance):
-        with self.lock:
-            self.metadata_updates.append(instance)
-
-    def stop_instance(self, name):
-        with self.lock:
-            self.stopped.append(name)
-
-    def start_instance(self, name):
-        with self.lock:
-            self.started.append(name)
+from tests.lab.gcp_lab import PROJECT, TIME_SCALE, RecordingClusterBackend, RecordingVmBackend
 
 
 @pytest.fixture

@@ -13,7 +13,7 @@ import textwrap
 
 import pytest
 
-from tests.lab.conftest import PROJECT
+from tests.lab.gcp_lab import PROJECT
 
 BIN = os.path.dirname(sys.executable)
 AUTH = '''\

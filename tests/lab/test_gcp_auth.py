@@ -12,7 +12,7 @@ from google.auth import crypt, jwt
 from google.auth.transport.requests import AuthorizedSession
 from google.oauth2 import service_account
 
-from tests.lab.conftest import PROJECT
+from tests.lab.gcp_lab import PROJECT
 
 TOKEN_URI = 'https://oauth2.googleapis.com/token'
 ZONE_URL = 'https://compute.googleapis.com/compute/v1/projects/%s/zones/us-west2-a' % PROJECT

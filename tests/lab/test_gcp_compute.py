@@ -6,8 +6,8 @@ import pytest
 
 from lab.gcp.backends import BackendError
 from lab.gcp.operations import REAL_DURATIONS
-from tests.lab.conftest import PROJECT
-from tests.lab.gcp_calls import COMPUTE, assert_google_error, firewall, instance, wait_done
+from tests.lab.gcp_lab import PROJECT
+from tests.lab.gcp_lab import COMPUTE, assert_google_error, firewall, instance, wait_done
 
 
 def test_firewall_insert_runs_as_an_operation_and_reaches_the_vm_backend(session, gcp, backends):
@@ -95,7 +95,12 @@ def test_instance_insert_gets_an_address_and_boots_in_the_vm_backend(session, gc
     created = backends[1].created[-1]
     assert created['name'] == 'istio-gce' and created['networkInterfaces'][0]['networkIP'] == '10.168.0.20'
     assert created['metadata']['items'][0] == {'key': 'ssh-keys', 'value': 'ansible:ssh-ed25519 AAAAC3Nza lab'}
-    assert backends[1].firewall_calls[-1][2][0]['name'] == 'istio-gce'
+    _network, rules, instances = backends[1].firewall_calls[-1]
+    assert [i['name'] for i in instances] == ['istio-gce']
+    # The project's default rules are in force for a VM even when no rule was ever written.
+    assert [r['name'] for r in rules] == ['default-allow-icmp', 'default-allow-internal', 'default-allow-ssh']
+    # ... and they reached the backend before the VM booted.
+    assert backends[1].firewall_calls[0][1] == rules
     second = wait_done(session, session.post(COMPUTE + 'zones/us-west2-a/instances', json=instance(name='istio-gce-2')).json())
     assert session.get(second['targetLink']).json()['networkInterfaces'][0]['networkIP'] == '10.168.0.21'
 
@@ -226,7 +231,7 @@ def test_injected_operation_failure_leaves_no_instance(session, gcp):
     (RuntimeError('no free instance address left'), 'RuntimeError: no free instance address left'),
 ])
 def test_backend_failure_fails_the_operation(session, gcp, backends, failure, message):
-    backends[1].fail_with = failure
+    backends[1].failures.append(failure)
     done = wait_done(session, session.post(COMPUTE + 'zones/us-west2-a/instances', json=instance()).json())
     assert done['error']['errors'][0]['message'] == message
     assert_google_error(session.get(COMPUTE + 'zones/us-west2-a/instances/istio-gce'), 404, 'NOT_FOUND')

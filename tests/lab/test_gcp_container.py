@@ -7,8 +7,8 @@ import pytest
 
 from lab.gcp.backends import BackendError
 from lab.gcp.operations import REAL_DURATIONS
-from tests.lab.conftest import PROJECT, TIME_SCALE
-from tests.lab.gcp_calls import CONTAINER, assert_google_error, wait_done
+from tests.lab.gcp_lab import PROJECT, TIME_SCALE
+from tests.lab.gcp_lab import CONTAINER, assert_google_error, wait_done
 
 LOCATION = CONTAINER + 'locations/us-west2-a/'
 
@@ -114,7 +114,7 @@ def test_injected_failure_and_backend_failure_fail_the_operation(session, gcp, b
     failed = wait_done(session, _create(session))
     assert failed['error']['message'] == 'Insufficient regional quota to satisfy request.'
     assert_google_error(session.get(LOCATION + 'clusters/west'), 404, 'NOT_FOUND')
-    backends[0].fail_with = BackendError('kube-apiserver did not start')
+    backends[0].failures.append(BackendError('kube-apiserver did not start'))
     failed = wait_done(session, _create(session))
     assert failed['error']['message'] == 'kube-apiserver did not start'
     assert_google_error(session.get(LOCATION + 'clusters/west'), 404, 'NOT_FOUND')

@@ -3,8 +3,8 @@
 import json
 import subprocess
 
-from tests.lab.conftest import PROJECT
-from tests.lab.gcp_calls import COMPUTE, CONTAINER, firewall, instance, wait_done
+from tests.lab.gcp_lab import PROJECT
+from tests.lab.gcp_lab import COMPUTE, CONTAINER, firewall, instance, wait_done
 
 
 def _gcloud(env, *args):

@@ -20,7 +20,7 @@ def _env_file(path):
 
 def test_serve_runs_until_terminated_and_writes_client_files(tmp_path, monkeypatch):
     command = [sys.executable, '-m', 'lab.gcp', 'serve', '--state-dir', str(tmp_path), '--proxy-port', '0', '--time-scale', '0.002',
-               '--cluster-backend', 'tests.lab.conftest:NoClusterBackend', '--vm-backend', 'tests.lab.conftest:RecordingVmBackend']
+               '--cluster-backend', 'tests.lab.gcp_lab:NoClusterBackend', '--vm-backend', 'tests.lab.gcp_lab:RecordingVmBackend']
     server = subprocess.Popen(command, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
                               env=dict(os.environ, PYTHONPATH=REPO))
     try:
