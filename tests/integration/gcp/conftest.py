@@ -1,68 +1,25 @@
 """The GCP stand-in behind the lab internet, in this test process, for playbooks run through real ansible-playbook.
 
-The backends only record what the stand-in asks of them: no VM boots and no Kubernetes API starts, so these tests
-cover the GCP calls (and the kubeconfig they produce), not SSH into VMs or the cluster-admin binding.
+The backends (the stand-in's own test fakes) only record what the stand-in asks of them: no VM boots and no
+Kubernetes API starts, so these tests cover the GCP calls (and the kubeconfig they produce), not SSH into VMs or
+the cluster-admin binding.
 """
-
-import threading
 
 import pytest
 import requests
 from google.auth.transport.requests import AuthorizedSession, Request
 from google.oauth2 import service_account
 
-from lab.gcp.backends import ClusterBackend, VmBackend
 from lab.gcp.operations import Settings
 from lab.gcp.server import GcpStandIn
 from lab.internet.client import client_env
 from lab.internet.proxy import ConnectProxy
 from lab.internet.registry import HostRegistry
 from lab.pki import LabCA
+from tests.lab.gcp_lab import PROJECT, RecordingClusterBackend, RecordingVmBackend
 
-PROJECT = 'meshbridge-lab'
 # Real durations x 0.004: a cluster create takes ~1.3 s, an instance insert ~0.1 s.
 TIME_SCALE = 0.004
-
-
-class RecordingClusters(ClusterBackend):
-    def __init__(self, ca):
-        self.ca = ca
-        self.created = []
-
-    def create_cluster(self, spec):
-        self.created.append(spec)
-        return self.ca.cert_pem.decode()
-
-    def delete_cluster(self, spec):
-        pass
-
-
-class RecordingVms(VmBackend):
-    def __init__(self):
-        self.lock = threading.Lock()
-        self.created = []
-        self.firewall_calls = []
-
-    def create_instance(self, instance):
-        with self.lock:
-            self.created.append(instance)
-        return instance['networkInterfaces'][0]['networkIP']
-
-    def delete_instance(self, name):
-        pass
-
-    def apply_firewalls(self, network, rules, instances):
-        with self.lock:
-            self.firewall_calls.append((network, rules, instances))
-
-    def update_metadata(self, instance):
-        pass
-
-    def stop_instance(self, name):
-        pass
-
-    def start_instance(self, name):
-        pass
 
 
 class Lab:
@@ -116,7 +73,7 @@ def gcp_lab(tmp_path):
     ca = LabCA(str(tmp_path / 'pki'))
     registry = HostRegistry()
     proxy = ConnectProxy(registry, port=0).start()
-    clusters, vms = RecordingClusters(ca), RecordingVms()
+    clusters, vms = RecordingClusterBackend(ca), RecordingVmBackend()
     stand_in = GcpStandIn(ca, clusters, vms, Settings(time_scale=TIME_SCALE, rate_429=0.0, rate_503=0.0, seed=7))
     stand_in.register(registry)
     stand_in.start()

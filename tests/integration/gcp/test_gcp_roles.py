@@ -6,7 +6,7 @@ import os
 
 import yaml
 
-from tests.integration.gcp.conftest import PROJECT
+from tests.lab.gcp_lab import PROJECT
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
 COMPUTE = 'https://compute.googleapis.com/compute/v1/projects/%s/' % PROJECT

@@ -6,7 +6,7 @@ import subprocess
 import urllib.parse
 
 from lab.internet.client import write_gcloud_config
-from tests.integration.gcp.conftest import PROJECT
+from tests.lab.gcp_lab import PROJECT
 
 from ansible_collections.meshbridge.istio_vm.plugins.module_utils.kubeconfig import user_entry
 
