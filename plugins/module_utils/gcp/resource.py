@@ -1,0 +1,77 @@
+# -*- coding: utf-8 -*-
+# Copyright: meshbridge maintainers
+# GNU General Public License v3.0+ (see LICENSES/GPL-3.0-or-later.txt or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""The present/absent reconciliation every GCP resource module shares: read, compare the managed fields,
+create/update/delete only what differs, predict the same in check mode."""
+
+from __future__ import absolute_import, division, print_function
+__metaclass__ = type
+
+from ansible_collections.meshbridge.istio_vm.plugins.module_utils.gcp.diff import ansible_diff, changed_fields
+from ansible_collections.meshbridge.istio_vm.plugins.module_utils.gcp.errors import GcpApiError, GcpConflictError
+from ansible_collections.meshbridge.istio_vm.plugins.module_utils.gcp.operations import OperationWaiter
+
+
+class ManagedResource(object):
+    """Subclasses define ``self_link``, ``desired_view()``, ``current_view(obj)``, ``create()``,
+    ``update(obj, fields)``, ``delete(obj)`` and ``IMMUTABLE`` (fields that cannot change in place)."""
+
+    IMMUTABLE = frozenset()
+    RESULT_KEY = 'resource'
+
+    def __init__(self, client, params, waiter=None):
+        self.client = client
+        self.params = params
+        self.waiter = waiter or OperationWaiter(client)
+
+    def settle(self, current, check_mode):
+        """Hook for an existing resource that is not in a steady state; returns it as it is once settled, or
+        None when it had to be removed (and is to be created again)."""
+        return current
+
+    def run(self, state, check_mode):
+        desired = self.desired_view() if state == 'present' else {}
+        current = self.client.get_or_none(self.self_link)
+        if current is not None:
+            current = self.settle(current, check_mode)
+        before = self.current_view(current) if current is not None else {}
+        result = {'changed': False, 'changed_fields': []}
+
+        if state == 'absent':
+            if current is not None:
+                result.update(changed=True, changed_fields=sorted(before))
+                if not check_mode:
+                    self.delete(current)
+            current = None
+        elif current is None:
+            result.update(changed=True, changed_fields=sorted(desired))
+            if not check_mode:
+                current = self._create()
+        else:
+            fields = changed_fields(desired, before)
+            fixed = sorted(set(fields) & self.IMMUTABLE)
+            if fixed:
+                raise GcpConflictError(
+                    '%s exists and differs in %s, which cannot change in place: %s. Set the parameters to the current '
+                    'values or delete the resource first.' % (self.self_link, ', '.join(fixed), '; '.join(
+                        '%s is %r, wanted %r' % (field, before.get(field), desired[field]) for field in fixed)))
+            if fields:
+                result.update(changed=True, changed_fields=fields)
+                if not check_mode:
+                    current = self.update(current, fields)
+
+        after = desired if state == 'present' else {}
+        result['diff'] = ansible_diff(before, after)
+        result[self.RESULT_KEY] = current if current is not None else {}
+        result['operations'] = self.waiter.progress
+        result['api_retries'] = self.client.retried
+        return result
+
+    def _create(self):
+        try:
+            return self.create()
+        except GcpApiError as exc:
+            # A create retried after a 5xx may have gone through the first time: then the resource is ours.
+            if exc.status_code != 409 or not self.client.retried:
+                raise
+            return self.settle(self.client.get(self.self_link), False)

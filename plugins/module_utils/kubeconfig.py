@@ -1,0 +1,126 @@
+# -*- coding: utf-8 -*-
+# Copyright: meshbridge maintainers
+# GNU General Public License v3.0+ (see LICENSES/GPL-3.0-or-later.txt or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""One cluster/user/context entry in a kubeconfig file, merged without touching the other entries."""
+
+from __future__ import absolute_import, division, print_function
+__metaclass__ = type
+
+import copy
+import os
+import tempfile
+
+try:
+    import yaml
+    HAS_YAML = True
+    YAML_IMPORT_ERROR = None
+except ImportError as exc:  # pragma: no cover - depends on the controller's Python
+    HAS_YAML = False
+    YAML_IMPORT_ERROR = exc
+
+# What `gcloud container clusters get-credentials` writes for the user since GKE 1.26.
+GKE_AUTH_PLUGIN = 'gke-gcloud-auth-plugin'
+EXEC_API_VERSION = 'client.authentication.k8s.io/v1beta1'
+INSTALL_HINT = ('Install gke-gcloud-auth-plugin for use with kubectl by following '
+                'https://cloud.google.com/kubernetes-engine/docs/how-to/cluster-access-for-kubectl#install_plugin')
+REDACTED = 'VALUE_SPECIFIED_IN_NO_LOG_PARAMETER'
+
+
+class KubeconfigError(Exception):
+    pass
+
+
+def empty_config():
+    return {'apiVersion': 'v1', 'kind': 'Config', 'preferences': {}, 'clusters': [], 'users': [], 'contexts': [],
+            'current-context': ''}
+
+
+def load(path):
+    """The parsed kubeconfig at ``path``, or an empty one when the file does not exist."""
+    if not os.path.exists(path):
+        return empty_config()
+    try:
+        with open(path, encoding='utf-8') as handle:
+            config = yaml.safe_load(handle) or empty_config()
+    except (OSError, yaml.YAMLError) as exc:
+        raise KubeconfigError('cannot read kubeconfig %s: %s' % (path, exc))
+    if not isinstance(config, dict):
+        raise KubeconfigError('kubeconfig %s is not a mapping' % path)
+    for section in ('clusters', 'users', 'contexts'):
+        config[section] = config.get(section) or []
+    return config
+
+
+def user_entry(auth, token=None):
+    if auth == 'token':
+        return {'token': token}
+    return {'exec': {'apiVersion': EXEC_API_VERSION, 'command': GKE_AUTH_PLUGIN, 'installHint': INSTALL_HINT,
+                     'provideClusterInfo': True, 'interactiveMode': 'IfAvailable'}}
+
+
+def _upsert(entries, name, key, value):
+    for entry in entries:
+        if entry.get('name') == name:
+            entry[key] = value
+            return
+    entries.append({'name': name, key: value})
+
+
+def _remove(entries, name):
+    entries[:] = [entry for entry in entries if entry.get('name') != name]
+
+
+def merge(config, params):
+    """A copy of ``config`` with the entry of ``params`` present (or absent); the other entries are untouched."""
+    config = copy.deepcopy(config)
+    context, cluster, user = params['context'], params['cluster_name'], params['user_name'] or params['cluster_name']
+    if params['state'] == 'absent':
+        _remove(config['contexts'], context)
+        _remove(config['clusters'], cluster)
+        _remove(config['users'], user)
+        if config.get('current-context') == context:
+            config['current-context'] = ''
+        return config
+    _upsert(config['clusters'], cluster, 'cluster', {
+        'server': params['server'], 'certificate-authority-data': params['certificate_authority_data']})
+    _upsert(config['users'], user, 'user', user_entry(params['auth'], params.get('token')))
+    context_entry = {'cluster': cluster, 'user': user}
+    if params.get('namespace'):
+        context_entry['namespace'] = params['namespace']
+    _upsert(config['contexts'], context, 'context', context_entry)
+    if params['set_current']:
+        config['current-context'] = context
+    return config
+
+
+def entry_view(config, params):
+    """The part of ``config`` this entry owns, with any token redacted: what the diff shows."""
+    context, cluster, user = params['context'], params['cluster_name'], params['user_name'] or params['cluster_name']
+
+    def find(section, name):
+        for entry in config.get(section) or []:
+            if entry.get('name') == name:
+                return copy.deepcopy(entry)
+        return None
+
+    view = {'cluster': find('clusters', cluster), 'user': find('users', user), 'context': find('contexts', context),
+            'current-context': config.get('current-context')}
+    if view['user'] and (view['user'].get('user') or {}).get('token'):
+        view['user']['user']['token'] = REDACTED
+    return view
+
+
+def write(path, config):
+    """Write ``config`` to ``path`` atomically, mode 0600 (it may hold credentials)."""
+    directory = os.path.dirname(os.path.abspath(path))
+    if not os.path.isdir(directory):
+        os.makedirs(directory, 0o700)
+    handle, temporary = tempfile.mkstemp(dir=directory, prefix='.kubeconfig-')
+    try:
+        with os.fdopen(handle, 'w') as stream:
+            yaml.safe_dump(config, stream, default_flow_style=False, sort_keys=False)
+        os.chmod(temporary, 0o600)
+        os.rename(temporary, path)
+    except Exception:
+        os.unlink(temporary)
+        raise

@@ -1,0 +1,140 @@
+#!/usr/bin/python
+# -*- coding: utf-8 -*-
+# Copyright: meshbridge maintainers
+# GNU General Public License v3.0+ (see LICENSES/GPL-3.0-or-later.txt or https://www.gnu.org/licenses/gpl-3.0.txt)
+
+from __future__ import absolute_import, division, print_function
+__metaclass__ = type
+
+DOCUMENTATION = r'''
+module: kubeconfig_entry
+short_description: One cluster, user and context in a kubeconfig file, merged with the others
+version_added: 0.1.0
+description:
+  - Adds, updates or removes a cluster, a user and a context of the given names in a kubeconfig file, leaving
+    every other entry as it is (what C(gcloud container clusters get-credentials) plus C(kubectx west=...) do).
+  - The user authenticates through the C(gke-gcloud-auth-plugin) exec plugin, written the way gcloud writes it,
+    or with a static bearer token (for environments where the plugin cannot get Google credentials).
+  - The file is written atomically with mode 0600.
+author:
+  - meshbridge maintainers (@meshbridge)
+attributes:
+  check_mode:
+    description: Can run in check_mode and return changed status prediction without modifying target.
+    support: full
+  diff_mode:
+    description: Will return details on what has changed (or possibly needs changing in check_mode), when in diff mode.
+    support: full
+    details: The diff shows this entry's cluster, user and context and the current context; tokens are redacted.
+  idempotent:
+    description: When run twice in a row with the same parameters, the second run reports no change.
+    support: full
+options:
+  path:
+    description: The kubeconfig file.
+    type: path
+    default: ~/.kube/config
+  state:
+    description: Whether the entry should exist.
+    type: str
+    choices: [present, absent]
+    default: present
+  context:
+    description: Name of the context, for example V(west).
+    type: str
+    required: true
+  cluster_name:
+    description: Name of the cluster entry, for example V(gke_my-project_us-west2-a_west) as gcloud names it.
+    type: str
+    required: true
+  user_name:
+    description: Name of the user entry; defaults to O(cluster_name), as gcloud does.
+    type: str
+  server:
+    description: The API server URL, for example V(https://203.0.113.10). Required with O(state=present).
+    type: str
+  certificate_authority_data:
+    description: The cluster CA certificate, base64-encoded PEM (GKE's C(masterAuth.clusterCaCertificate)).
+      Required with O(state=present).
+    type: str
+  auth:
+    description: How the user authenticates. V(gke_auth_plugin) runs C(gke-gcloud-auth-plugin); V(token) uses O(token).
+    type: str
+    choices: [gke_auth_plugin, token]
+    default: gke_auth_plugin
+  token:
+    description: Bearer token, with O(auth=token).
+    type: str
+  namespace:
+    description: Default namespace of the context.
+    type: str
+  set_current:
+    description: Make this the current context.
+    type: bool
+    default: true
+'''
+
+EXAMPLES = r'''
+- name: Context west for the tutorial's cluster
+  meshbridge.istio_vm.kubeconfig_entry:
+    context: west
+    cluster_name: gke_my-project_us-west2-a_west
+    server: "https://{{ west.cluster.endpoint }}"
+    certificate_authority_data: "{{ west.cluster.masterAuth.clusterCaCertificate }}"
+'''
+
+RETURN = r'''
+path:
+  description: The kubeconfig file written (or, in check mode, that would be written).
+  returned: always
+  type: str
+  sample: /home/me/.kube/config
+context:
+  description: The context name.
+  returned: always
+  type: str
+  sample: west
+'''
+
+from ansible.module_utils.basic import AnsibleModule, missing_required_lib
+
+from ansible_collections.meshbridge.istio_vm.plugins.module_utils import kubeconfig
+
+
+def main():
+    module = AnsibleModule(
+        argument_spec=dict(
+            path=dict(type='path', default='~/.kube/config'),
+            state=dict(type='str', default='present', choices=['present', 'absent']),
+            context=dict(type='str', required=True),
+            cluster_name=dict(type='str', required=True),
+            user_name=dict(type='str'),
+            server=dict(type='str'),
+            certificate_authority_data=dict(type='str'),
+            auth=dict(type='str', default='gke_auth_plugin', choices=['gke_auth_plugin', 'token']),
+            token=dict(type='str', no_log=True),
+            namespace=dict(type='str'),
+            set_current=dict(type='bool', default=True),
+        ),
+        required_if=[('state', 'present', ['server', 'certificate_authority_data']), ('auth', 'token', ['token'])],
+        supports_check_mode=True,
+    )
+    if not kubeconfig.HAS_YAML:
+        module.fail_json(msg=missing_required_lib('PyYAML'), exception=str(kubeconfig.YAML_IMPORT_ERROR))
+    params = module.params
+    if params['state'] == 'present' and not params['server'].startswith('https://'):
+        module.fail_json(msg='server=%r must be an https:// URL, for example https://203.0.113.10' % params['server'])
+    try:
+        current = kubeconfig.load(params['path'])
+        wanted = kubeconfig.merge(current, params)
+        changed = wanted != current
+        if changed and not module.check_mode:
+            kubeconfig.write(params['path'], wanted)
+    except (kubeconfig.KubeconfigError, OSError) as exc:
+        module.fail_json(msg=str(exc))
+    module.exit_json(changed=changed, path=params['path'], context=params['context'],
+                     diff={'before': kubeconfig.entry_view(current, params), 'after': kubeconfig.entry_view(wanted, params)})
+
+
+if __name__ == '__main__':
+    main()
