@@ -30,6 +30,11 @@ attributes:
   idempotent:
     description: When run twice in a row with the same parameters, the second run reports no change.
     support: full
+  action_group:
+    description: Use C(group/meshbridge.istio_vm.gcp) in C(module_defaults) to set defaults for this module.
+    support: full
+    membership:
+      - meshbridge.istio_vm.gcp
 options:
   name:
     description: Name of the rule (RFC 1035, 1-63 characters).

@@ -29,6 +29,11 @@ attributes:
   idempotent:
     description: When run twice in a row with the same parameters, the second run reports no change.
     support: full
+  action_group:
+    description: Use C(group/meshbridge.istio_vm.istio_vm) in C(module_defaults) to set defaults for this module.
+    support: full
+    membership:
+      - meshbridge.istio_vm.istio_vm
 options:
   path:
     description: The kubeconfig file.
