@@ -72,6 +72,9 @@ def run_playbook(tmp_path):
             'ANSIBLE_INVENTORY_UNPARSED_WARNING': 'false',
             'ANSIBLE_PYTHON_INTERPRETER': sys.executable,
             'ANSIBLE_NOCOLOR': '1',
+            # async jobs (gce_vm creates VMs in parallel) write and read their status here; ~/.ansible_async can
+            # resolve to two different places when HOME differs from the account's home directory.
+            'ANSIBLE_ASYNC_DIR': str(tmp_path / 'ansible-async'),
         })
         run_env.update(env or {})
         completed = subprocess.run(command, capture_output=True, text=True, env=run_env, cwd=str(tmp_path),
