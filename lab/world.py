@@ -14,11 +14,14 @@ import threading
 from lab.gcp import service
 from lab.gcp.backends import BackendError, ClusterBackend
 from lab.internet.client import write_env_file
+from lab.istio.release_host import ReleaseHost
 from lab.kube.server import KubeApiServer
 from lab.net import addresses
 from lab.vms import lifecycle
 
 PROJECT = 'meshbridge-lab'
+# The Istio versions the lab publishes at the real download URL (the stand-in istioctl's CRDs come from 1.24 models).
+ISTIO_VERSIONS = tuple(os.environ.get('MESHBRIDGE_LAB_ISTIO_VERSIONS', '1.24.2').split(','))
 # Every cluster gets its own slice of the LoadBalancer range, so two clusters never hand out the same address.
 _LB_SLICE_PREFIX = 27
 
@@ -105,6 +108,7 @@ class World:
         self.fleet = None
         self.clusters = None
         self.gcp = None
+        self.releases = None
 
     @property
     def info_file(self):
@@ -118,6 +122,9 @@ class World:
         self.gcp = service.start(self.state_dir, self.clusters, self.fleet, self.project, self.proxy_port,
                                  self.settings)
         self.clusters.authority = self.gcp.gcp.authority
+        self.releases = ReleaseHost(self.gcp.ca, os.path.join(self.state_dir, 'releases'), ISTIO_VERSIONS)
+        self.releases.register(self.gcp.registry)
+        self.releases.start()
         env = dict(self.gcp.env, GCP_PROJECT=self.project, GCP_AUTH_KIND='serviceaccount',
                    GCP_SERVICE_ACCOUNT_FILE=self.gcp.key_file, MESHBRIDGE_LAB_STATE=self.state_dir)
         write_env_file(self.gcp.env_file, env)
@@ -125,6 +132,7 @@ class World:
             'pid': os.getpid(), 'prefix': self.prefix, 'project': self.project, 'proxy': self.gcp.proxy.url,
             'env_file': self.gcp.env_file, 'service_account_file': self.gcp.key_file, 'account': self.gcp.account,
             'controller_address': str(addresses.CONTROLLER), 'vpc_subnet': str(addresses.SUBNET),
+            'istio_versions': list(ISTIO_VERSIONS),
         }
         with open(self.info_file + '.tmp', 'w', encoding='utf-8') as handle:
             json.dump(info, handle, indent=2)
@@ -133,6 +141,8 @@ class World:
 
     def stop(self):
         """Stop the servers and the VMs; namespaces and files are removed by ``lab down`` (``lifecycle.down``)."""
+        if self.releases is not None:
+            self.releases.stop()
         if self.gcp is not None:
             self.gcp.stop()
         if self.clusters is not None:

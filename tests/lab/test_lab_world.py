@@ -1,5 +1,6 @@
 """The assembled lab: a GKE cluster made through the API is a Kubernetes API the caller's Google token opens, with its
-LoadBalancer addresses on the VPC; an instance is a VM reachable over SSH; stopping the lab leaves nothing behind."""
+LoadBalancer addresses on the VPC; an instance is a VM reachable over SSH; Istio's release downloads from its real URL;
+stopping the lab leaves nothing behind."""
 
 import json
 import os
@@ -9,10 +10,11 @@ import pytest
 from google.auth.transport.requests import AuthorizedSession, Request
 from google.oauth2 import service_account
 
+from ansible_collections.meshbridge.istio_vm.plugins.module_utils.istio_release import IstioRelease
 from lab.gcp.operations import Settings
 from lab.net import netns
 from lab.vms import lifecycle
-from lab.world import World
+from lab.world import ISTIO_VERSIONS, World
 from tests.lab.gcp_lab import COMPUTE, CONTAINER, instance, wait_done
 from vm_lab import leftovers, unique_names
 
@@ -118,3 +120,12 @@ def test_instance_is_a_vm_reached_over_ssh_with_its_metadata_key(world, tmp_path
                             check=False)
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == 'running'
+
+
+def test_istio_release_is_downloaded_from_its_real_url(world, tmp_path, monkeypatch):
+    lab, _names = world
+    _lab_env(lab, monkeypatch)
+    istioctl = IstioRelease(ISTIO_VERSIONS[0], cache_dir=str(tmp_path / 'cache')).istioctl()
+    version = subprocess.run([istioctl, 'version', '--remote=false'], capture_output=True, text=True, timeout=60,
+                             check=False)
+    assert version.returncode == 0 and ISTIO_VERSIONS[0] in version.stdout, version.stderr

@@ -1,0 +1,79 @@
+"""Istio's release downloads behind the lab internet, at the real URL:
+``https://github.com/istio/istio/releases/download/<version>/istio-<version>-linux-amd64.tar.gz`` (and ``.sha256``).
+
+Simplified: github.com answers a release download with a redirect to objects.githubusercontent.com; the lab serves
+the file directly (clients follow redirects either way). Only the versions the lab built exist; any other path is a
+404, as for a version Istio never published.
+"""
+
+import http.server
+import os
+import posixpath
+import shutil
+
+from lab.istio import release
+from lab.internet.tls import TLSServer
+
+DOWNLOAD_PREFIX = '/istio/istio/releases/download/'
+
+
+class _Handler(http.server.BaseHTTPRequestHandler):
+    protocol_version = 'HTTP/1.1'
+
+    def log_message(self, format, *args):  # pylint: disable=redefined-builtin
+        pass    # the lab log records what the proxy refuses; downloads need no access log
+
+    def _not_found(self):
+        body = b'Not Found'
+        self.send_response(404)
+        self.send_header('Content-Type', 'text/plain')
+        self.send_header('Content-Length', str(len(body)))
+        self.end_headers()
+        if self.command != 'HEAD':
+            self.wfile.write(body)
+
+    def _file(self):
+        """The file a request path names under the release tree, or None (also for any path that climbs out)."""
+        path = self.path.split('?', 1)[0]
+        if not path.startswith(DOWNLOAD_PREFIX):
+            return None
+        parts = posixpath.normpath(path[len(DOWNLOAD_PREFIX):]).split('/')
+        if len(parts) != 2 or any(part in ('', '.', '..') for part in parts):
+            return None
+        candidate = os.path.join(self.server.release_root, *parts)
+        return candidate if os.path.isfile(candidate) else None
+
+    def do_GET(self):  # noqa: N802 (http.server's naming)
+        path = self._file()
+        if path is None:
+            self._not_found()
+            return
+        self.send_response(200)
+        self.send_header('Content-Type', 'application/octet-stream')
+        self.send_header('Content-Length', str(os.path.getsize(path)))
+        self.end_headers()
+        if self.command != 'HEAD':
+            with open(path, 'rb') as handle:
+                shutil.copyfileobj(handle, self.wfile)
+
+    do_HEAD = do_GET
+
+
+class ReleaseHost:
+    """github.com's Istio release downloads for ``versions``, built into ``directory``."""
+
+    def __init__(self, ca, directory, versions, python=None):
+        release.build_tree(directory, versions, python)
+        self.versions = list(versions)
+        self.tls = TLSServer(ca, 'github', ['github.com'], _Handler)
+        self.tls.httpd.release_root = directory
+
+    def register(self, registry):
+        self.tls.register(registry)
+
+    def start(self):
+        self.tls.start()
+        return self
+
+    def stop(self):
+        self.tls.stop()
