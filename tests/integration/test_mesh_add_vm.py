@@ -20,8 +20,8 @@ import yaml
 
 from lab.istio import release
 from lab.kube.testing import running_kube_api
+from tests.support.kubectl import Kubectl as SharedKubectl
 
-KUBECTL = '/usr/bin/kubectl'
 ISTIO_VERSION = '1.24.2'
 NAMESPACE = 'boutique'
 NAMESPACE_YAML = 'apiVersion: v1\nkind: Namespace\nmetadata: {name: %s}\n' % NAMESPACE
@@ -50,30 +50,14 @@ ISTIO_OPERATOR = textwrap.dedent('''
     ''')
 
 
-class Kubectl:
-    def __init__(self, kubeconfig, home):
-        self.kubeconfig = kubeconfig
-        self.env = {'PATH': '/usr/bin:/bin', 'HOME': str(home), 'KUBECACHEDIR': str(home / 'kube-cache')}
-
-    def run(self, *args, stdin=None, check=True):
-        completed = subprocess.run([KUBECTL, '--kubeconfig', self.kubeconfig] + list(args), input=stdin,
-                                   capture_output=True, text=True, env=self.env, timeout=60, check=False)
-        if check:
-            assert completed.returncode == 0, completed.stdout + completed.stderr
-        return completed
+class Kubectl(SharedKubectl):
+    """kubectl in the test namespace unless told otherwise."""
 
     def get(self, kind, name, namespace=NAMESPACE):
-        return json.loads(self.run('get', kind, name, '-n', namespace, '-o', 'json').stdout)
+        return super().get(kind, name, namespace)
 
     def missing(self, kind, name, namespace=NAMESPACE):
-        completed = self.run('get', kind, name, '-n', namespace, check=False)
-        return completed.returncode != 0 and 'NotFound' in completed.stderr
-
-    def wait_for(self, kind, name, namespace, timeout=30):
-        deadline = time.monotonic() + timeout
-        while self.missing(kind, name, namespace):
-            assert time.monotonic() < deadline, '%s %s/%s did not appear within %d s' % (kind, namespace, name, timeout)
-            time.sleep(0.2)
+        return super().missing(kind, name, namespace)
 
 
 @pytest.fixture(scope='module')

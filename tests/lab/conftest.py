@@ -1,9 +1,7 @@
 """Fixtures for the stand-ins' tests: the Kubernetes API stand-in with kubectl, a lab CA, the lab internet, and
 the GCP stand-in with recording backends. ``run_playbook`` comes from tests/conftest.py."""
 
-import json
 import os
-import subprocess
 
 import pytest
 
@@ -14,33 +12,14 @@ from lab.internet.proxy import ConnectProxy
 from lab.internet.registry import HostRegistry
 from lab.kube.testing import running_kube_api
 from lab.pki import LabCA
+from tests.support.kubectl import Kubectl
 from tests.lab.gcp_lab import PROJECT, TIME_SCALE, RecordingClusterBackend, RecordingVmBackend
-
-KUBECTL = '/usr/bin/kubectl'
 
 
 @pytest.fixture
 def kube(tmp_path):
     with running_kube_api(tmp_path / 'kube', deployment_ready_seconds=0.2) as handle:
         yield handle
-
-
-class Kubectl:
-    """Runs the real kubectl against the stand-in, with a discovery cache private to the test."""
-
-    def __init__(self, kubeconfig, home):
-        self.kubeconfig = kubeconfig
-        self.env = {'PATH': '/usr/bin:/bin', 'HOME': str(home), 'KUBECACHEDIR': str(home / 'kube-cache')}
-
-    def run(self, *args, stdin=None, check=True):
-        completed = subprocess.run([KUBECTL, '--kubeconfig', self.kubeconfig] + list(args), input=stdin,
-                                   capture_output=True, text=True, env=self.env, timeout=60, check=False)
-        if check:
-            assert completed.returncode == 0, completed.stdout + completed.stderr
-        return completed
-
-    def json(self, *args):
-        return json.loads(self.run(*args, '-o', 'json').stdout)
 
 
 @pytest.fixture

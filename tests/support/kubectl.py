@@ -1,0 +1,37 @@
+"""The real kubectl against a stand-in API server, with a discovery cache private to the test."""
+
+import json
+import subprocess
+import time
+
+KUBECTL = '/usr/bin/kubectl'
+
+
+class Kubectl:
+    def __init__(self, kubeconfig, home):
+        self.kubeconfig = kubeconfig
+        self.env = {'PATH': '/usr/bin:/bin', 'HOME': str(home), 'KUBECACHEDIR': str(home / 'kube-cache')}
+
+    def run(self, *args, stdin=None, check=True):
+        completed = subprocess.run([KUBECTL, '--kubeconfig', self.kubeconfig] + list(args), input=stdin,
+                                   capture_output=True, text=True, env=self.env, timeout=60, check=False)
+        if check:
+            assert completed.returncode == 0, completed.stdout + completed.stderr
+        return completed
+
+    def json(self, *args):
+        return json.loads(self.run(*args, '-o', 'json').stdout)
+
+    def get(self, kind, name, namespace):
+        return self.json('get', kind, name, '-n', namespace)
+
+    def missing(self, kind, name, namespace):
+        completed = self.run('get', kind, name, '-n', namespace, check=False)
+        return completed.returncode != 0 and 'NotFound' in completed.stderr
+
+    def wait_for(self, kind, name, namespace, timeout=30):
+        """Wait (bounded) until the object exists."""
+        deadline = time.monotonic() + timeout
+        while self.missing(kind, name, namespace):
+            assert time.monotonic() < deadline, '%s %s/%s did not appear within %d s' % (kind, namespace, name, timeout)
+            time.sleep(0.2)
