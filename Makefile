@@ -1,5 +1,5 @@
 # Entry points; see README.md.
-.PHONY: test lint sanity unit lab-tests integration molecule bootstrap freeze lab-up lab-down lab-status
+.PHONY: test lint sanity unit lab-tests integration molecule bootstrap freeze lab lab-up lab-down lab-status
 
 test:
 	hack/test.sh
@@ -20,7 +20,11 @@ freeze:
 	{ echo '# Full pinned tree for requirements-dev.txt (pip freeze of the test venv). Regenerate with: make freeze'; \
 	  .build/freeze/bin/pip freeze; } > constraints.txt
 
-# The lab: local stand-ins for GCP, Kubernetes and the internet, with real VMs (docs/dev/lab.md).
+# The main job on the lab: lab up, site.yml -i inventories/lab, the report. ARGS go to ansible-playbook.
+lab:
+	hack/lab.sh $(ARGS)
+
+# The lab alone: local stand-ins for GCP, Kubernetes and the internet, with real VMs (docs/dev/lab.md).
 lab-up: bootstrap
 	.venv/bin/python -m lab up
 

@@ -39,11 +39,8 @@ stage_integration() {
 }
 
 stage_molecule() {
-  if [[ -d molecule/default ]]; then
-    molecule test --scenario-name default
-  else
-    echo "molecule: no default scenario yet"
-  fi
+  hack/molecule.sh default
+  hack/molecule.sh gcp
 }
 
 stages=("$@")

@@ -14,6 +14,7 @@ import sys
 import threading
 import time
 
+from lab.gcp.auth import LAB_TOKEN_PREFIX
 from lab.gcp.operations import Settings
 from lab.net.names import LabNames
 from lab.vms import lifecycle
@@ -53,11 +54,27 @@ def _log_tail(path, lines=20):
         return ''
 
 
+# gke-gcloud-auth-plugin caches its access token here (a fixed path) for up to an hour.
+_GKE_PLUGIN_CACHE = os.path.join(os.path.expanduser('~'), '.kube', 'gke_gcloud_auth_plugin_cache')
+
+
+def _forget_lab_tokens():
+    """Remove the GKE plugin's token cache when it holds a token a lab issued: a new lab refuses it (401)."""
+    try:
+        with open(_GKE_PLUGIN_CACHE, encoding='utf-8') as handle:
+            cached = handle.read()
+    except OSError:
+        return
+    if LAB_TOKEN_PREFIX in cached:
+        os.remove(_GKE_PLUGIN_CACHE)
+
+
 def up(args):
     running = _running(args.state_dir)
     if running:
         print('lab already up (pid %d); clients: . %s' % (running['pid'], running['env_file']))
         return 0
+    _forget_lab_tokens()
     started = time.monotonic()
     BaseRoot().ensure_unpacked()        # the slow part on a fresh machine, in the foreground so it shows
     os.makedirs(args.state_dir, mode=0o700, exist_ok=True)
@@ -112,6 +129,7 @@ def down(args):
         if _alive(running['pid']):
             os.kill(running['pid'], signal.SIGKILL)
     lifecycle.down(args.state_dir, args.prefix)
+    _forget_lab_tokens()
     print('lab %s down: no namespace, link, process, mount or state left' % args.prefix)
     return 0
 

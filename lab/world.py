@@ -18,6 +18,7 @@ from lab.istio.release_host import ReleaseHost
 from lab.kube.server import KubeApiServer
 from lab.net import addresses
 from lab.vms import lifecycle
+from lab.workloads.productcatalog import build as productcatalog_build
 
 PROJECT = 'meshbridge-lab'
 # The Istio versions the lab publishes at the real download URL (the stand-in istioctl's CRDs come from 1.24 models).
@@ -125,6 +126,8 @@ class World:
         self.releases = ReleaseHost(self.gcp.ca, os.path.join(self.state_dir, 'releases'), ISTIO_VERSIONS)
         self.releases.register(self.gcp.registry)
         self.releases.start()
+        # The VM workload artifact the lab inventory installs with vm_workload's systemd mode.
+        productcatalog_build.build(os.path.join(self.state_dir, 'artifacts'))
         env = dict(self.gcp.env, GCP_PROJECT=self.project, GCP_AUTH_KIND='serviceaccount',
                    GCP_SERVICE_ACCOUNT_FILE=self.gcp.key_file, MESHBRIDGE_LAB_STATE=self.state_dir)
         write_env_file(self.gcp.env_file, env)

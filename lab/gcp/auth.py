@@ -21,6 +21,8 @@ from cryptography.hazmat.primitives.asymmetric import padding, rsa
 from lab.gcp.errors import ApiError
 
 TOKEN_URI = 'https://oauth2.googleapis.com/token'
+# Google's access tokens start with ya29.; the lab's say they are the lab's.
+LAB_TOKEN_PREFIX = 'ya29.lab-'
 # Google accepts its older token URLs as the assertion's audience too.
 _AUDIENCES = (TOKEN_URI, 'https://www.googleapis.com/oauth2/v4/token', 'https://accounts.google.com/o/oauth2/token')
 _JWT_BEARER = 'urn:ietf:params:oauth:grant-type:jwt-bearer'
@@ -97,7 +99,7 @@ class TokenAuthority:
         scopes = claims.get('scope', '').split()
         if not scopes:
             raise TokenError('invalid_scope', 'Invalid OAuth scope or ID token audience provided.')
-        token = 'ya29.lab-' + secrets.token_urlsafe(48)
+        token = LAB_TOKEN_PREFIX + secrets.token_urlsafe(48)
         with self._lock:
             self._tokens[token] = (claims['iss'], frozenset(scopes), time.time() + _TOKEN_LIFETIME)
         return {'access_token': token, 'expires_in': _TOKEN_LIFETIME - 1, 'token_type': 'Bearer'}
