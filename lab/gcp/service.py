@@ -1,8 +1,8 @@
 """Start the lab internet and the GCP stand-in together, with the files clients need, in a lab state directory.
 
-``start()`` is what the lab daemon calls; ``python -m lab.gcp serve`` runs the same in the foreground. Layout
-under ``state_dir``: ``pki/`` (lab CA), ``gcp/<project>-sa.json`` (service account key, 0600),
-``gcloud/`` (CLOUDSDK_CONFIG), ``lab.env`` (``export`` lines: proxy, CA, gcloud config).
+``start()`` is what the lab daemon (lab.world) calls. Layout under ``state_dir``: ``pki/`` (lab CA),
+``gcp/<project>-sa.json`` (service account key, 0600), ``gcloud/`` (CLOUDSDK_CONFIG), ``lab.env`` (``export``
+lines: proxy, CA, gcloud config).
 """
 
 import os

@@ -30,7 +30,7 @@ def serving_releases(directory, versions, python=None):
             super().do_GET()
 
     server = ThreadingHTTPServer(('127.0.0.1', 0), functools.partial(Handler, directory=str(directory)))
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread = threading.Thread(target=server.serve_forever, args=(0.05,), daemon=True)  # shutdown() waits one poll
     thread.start()
     try:
         yield _Served('http://127.0.0.1:%d' % server.server_address[1], requests)

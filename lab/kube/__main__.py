@@ -3,7 +3,6 @@
 import argparse
 import sys
 
-from lab.kube.auth import FileTokenAuthenticator
 from lab.kube.server import KubeApiServer, serve_forever
 
 
@@ -19,14 +18,10 @@ def main(argv=None):
     serve.add_argument('--lb-range', default='10.168.8.0/24', help='addresses for LoadBalancer Services')
     serve.add_argument('--service-cidr', default='10.8.0.0/20', help='the ClusterIP range (servicesIpv4Cidr)')
     serve.add_argument('--issuer', default=None, help='service account token issuer (default: in-cluster URL)')
-    serve.add_argument('--accept-tokens-file', default=None,
-                       help='also accept the bearer tokens listed in this file (one a line), as cluster admins')
     args = parser.parse_args(argv)
-    extra = [FileTokenAuthenticator(args.accept_tokens_file)] if args.accept_tokens_file else []
     server = KubeApiServer(args.state_dir, host=args.host, port=args.port,
                            deployment_ready_seconds=args.deployment_ready_seconds, lb_range=args.lb_range,
-                           service_cidr=args.service_cidr, issuer=args.issuer, extra_authenticators=extra,
-                           log=sys.stderr)
+                           service_cidr=args.service_cidr, issuer=args.issuer, log=sys.stderr)
     serve_forever(server)
     return 0
 

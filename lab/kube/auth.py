@@ -6,8 +6,6 @@ collection creates grants its own user). Service accounts authenticate but RBAC 
 """
 
 import hmac
-import os
-import threading
 
 import jwt
 
@@ -23,33 +21,6 @@ class StaticTokenAuthenticator:
 
     def __call__(self, token):
         return dict(self._user) if hmac.compare_digest(token, self._token) else None
-
-
-class FileTokenAuthenticator:
-    """Bearer tokens listed one per line in a file another process writes (the GCP stand-in's OAuth access tokens,
-    when this server runs as a daemon); the file is read again whenever it changes."""
-
-    def __init__(self, path, user=None):
-        self._path = path
-        self._user = user or ADMIN_USER
-        self._lock = threading.Lock()
-        self._seen = None
-        self._tokens = frozenset()
-
-    def _current(self):
-        try:
-            stamp = os.stat(self._path).st_mtime_ns
-        except FileNotFoundError:
-            return frozenset()
-        with self._lock:
-            if stamp != self._seen:
-                with open(self._path, encoding='utf-8') as handle:
-                    self._tokens = frozenset(line.strip() for line in handle if line.strip())
-                self._seen = stamp
-            return self._tokens
-
-    def __call__(self, token):
-        return dict(self._user) if token in self._current() else None
 
 
 class ServiceAccountAuthenticator:

@@ -35,6 +35,7 @@ requirements:
 extends_documentation_fragment:
   - ansible.builtin.action_common_attributes
   - ansible.builtin.files
+  - meshbridge.istio_vm.attributes.action_group_istio_vm
 attributes:
   check_mode:
     support: full
@@ -51,11 +52,6 @@ attributes:
     support: full
   platform:
     platforms: posix
-  action_group:
-    description: Use C(group/meshbridge.istio_vm.istio_vm) in C(module_defaults) to set defaults for this module.
-    support: full
-    membership:
-      - meshbridge.istio_vm.istio_vm
 options:
   kind:
     description:

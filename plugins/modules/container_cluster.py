@@ -21,23 +21,17 @@ description:
 author:
   - meshbridge maintainers (@meshbridge)
 extends_documentation_fragment:
+  - meshbridge.istio_vm.attributes
+  - meshbridge.istio_vm.attributes.action_group_gcp
   - meshbridge.istio_vm.gcp
 attributes:
   check_mode:
-    description: Can run in check_mode and return changed status prediction without modifying target.
     support: full
   diff_mode:
-    description: Will return details on what has changed (or possibly needs changing in check_mode), when in diff mode.
     support: full
     details: The diff shows the managed fields before and after.
   idempotent:
-    description: When run twice in a row with the same parameters, the second run reports no change.
     support: full
-  action_group:
-    description: Use C(group/meshbridge.istio_vm.gcp) in C(module_defaults) to set defaults for this module.
-    support: full
-    membership:
-      - meshbridge.istio_vm.gcp
 options:
   name:
     description: Name of the cluster (RFC 1035, 1-40 characters in GKE).

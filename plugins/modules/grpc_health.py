@@ -17,6 +17,8 @@ description:
   - Needs only the Python standard library on the target, so it runs on a VM that has no grpcio.
   - Does not support TLS; check a server's plaintext port (on the VM, the application behind its sidecar).
 author: meshbridge maintainers (@meshbridge)
+extends_documentation_fragment:
+  - meshbridge.istio_vm.attributes
 options:
   host:
     description: Address of the server.
@@ -37,14 +39,11 @@ options:
     default: 60
 attributes:
   check_mode:
-    description: Can run in check_mode and return changed status prediction without modifying target.
     support: full
     details: Only reads; runs the same in check mode.
   diff_mode:
-    description: Will return details on what has changed (or possibly needs changing in check_mode), when in diff mode.
     support: none
   idempotent:
-    description: When run twice in a row outside check mode, with the same arguments, the second invocation indicates no change.
     support: full
     details: Never changes anything.
 notes:

@@ -19,23 +19,21 @@ description:
 author:
   - meshbridge maintainers (@meshbridge)
 extends_documentation_fragment:
+  - meshbridge.istio_vm.attributes
+  - meshbridge.istio_vm.attributes.action_group_istio_vm
   - meshbridge.istio_vm.kube
 attributes:
   check_mode:
-    description: Can run in check_mode and return changed status prediction without modifying target.
     support: full
     details:
       - Nothing in the cluster changes. When a change is due, C(istioctl manifest generate) checks the
         IstioOperator as C(istioctl install) would. The istioctl release is still downloaded into O(cache_dir).
   diff_mode:
-    description: Will return details on what has changed (or possibly needs changing in check_mode), when in diff mode.
     support: full
     details:
       - Before and after of version, revision, mesh ID, trust domain, cluster name, network, the gateways and a
         digest of the whole IstioOperator (which covers O(values) and O(components)).
   idempotent:
-    description: When run twice in a row outside check mode, with the same arguments, the second invocation
-      indicates no change.
     support: full
 options:
   state:

@@ -34,18 +34,17 @@ description:
 author:
   - meshbridge maintainers (@meshbridge)
 extends_documentation_fragment:
+  - meshbridge.istio_vm.attributes
+  - meshbridge.istio_vm.attributes.action_group_istio_vm
   - meshbridge.istio_vm.kube
 attributes:
   check_mode:
-    description: Can run in check_mode and return changed status prediction without modifying target.
     support: full
     details: Reads the cluster and the bundle directory, reports what would change, requests no token.
   diff_mode:
-    description: Will return details on what has changed (or possibly needs changing in check_mode), when in diff mode.
     support: full
     details: Shows the managed fields of each object and each bundle file; the token shows as a placeholder.
   idempotent:
-    description: When run twice in a row outside check mode, with the same arguments, the second invocation indicates no change.
     support: full
     details: A second run changes nothing, unless the token has to be reissued (expired or within O(token_renew_before)).
 options:

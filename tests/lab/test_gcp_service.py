@@ -1,16 +1,15 @@
-"""``python -m lab.gcp serve``: the proxy and stand-in run as a process and write what clients need."""
+"""``lab.gcp.service.start``: the proxy and the GCP stand-in run together and write what clients need."""
 
 import os
 import re
-import signal
-import subprocess
-import sys
 
 import requests
 from google.auth.transport.requests import AuthorizedSession
 from google.oauth2 import service_account
 
-REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+from lab.gcp import service
+from lab.gcp.operations import Settings
+from tests.lab.gcp_lab import PROJECT, TIME_SCALE, NoClusterBackend, RecordingVmBackend
 
 
 def _env_file(path):
@@ -18,22 +17,22 @@ def _env_file(path):
         return dict(re.match(r"export (\w+)=(.*)", line.strip()).groups() for line in handle)
 
 
-def test_serve_runs_until_terminated_and_writes_client_files(tmp_path, monkeypatch):
-    command = [sys.executable, '-m', 'lab.gcp', 'serve', '--state-dir', str(tmp_path), '--proxy-port', '0', '--time-scale', '0.002',
-               '--cluster-backend', 'tests.lab.gcp_lab:NoClusterBackend', '--vm-backend', 'tests.lab.gcp_lab:RecordingVmBackend']
-    server = subprocess.Popen(command, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
-                              env=dict(os.environ, PYTHONPATH=REPO))
+def test_start_serves_and_writes_client_files(tmp_path, monkeypatch):
+    lab = service.start(str(tmp_path), NoClusterBackend(), RecordingVmBackend(), PROJECT, proxy_port=0,
+                        settings=Settings(time_scale=TIME_SCALE))
     try:
-        banner = server.stdout.readline()
-        assert banner.startswith('proxy http://127.0.0.1:'), banner
+        assert lab.proxy.url.startswith('http://127.0.0.1:')
         env = _env_file(tmp_path / 'lab.env')
+        for name in ('HTTP_PROXY', 'http_proxy', 'ALL_PROXY', 'all_proxy'):
+            monkeypatch.delenv(name, raising=False)
         for name, value in env.items():
             monkeypatch.setenv(name, value)
-        key_file = tmp_path / 'gcp' / 'meshbridge-lab-sa.json'
+        key_file = tmp_path / 'gcp' / ('%s-sa.json' % PROJECT)
+        assert str(key_file) == lab.key_file
         assert os.stat(key_file).st_mode & 0o777 == 0o600
         credentials = service_account.Credentials.from_service_account_file(
             str(key_file), scopes=['https://www.googleapis.com/auth/cloud-platform'])
-        response = AuthorizedSession(credentials).get('https://compute.googleapis.com/compute/v1/projects/meshbridge-lab/regions/us-west2')
+        response = AuthorizedSession(credentials).get('https://compute.googleapis.com/compute/v1/projects/%s/regions/us-west2' % PROJECT)
         assert response.status_code == 200 and response.json()['name'] == 'us-west2'
         assert os.path.exists(os.path.join(env['CLOUDSDK_CONFIG'], 'configurations', 'config_default'))
         try:
@@ -43,5 +42,4 @@ def test_serve_runs_until_terminated_and_writes_client_files(tmp_path, monkeypat
         else:
             raise AssertionError('the proxy let example.com through')
     finally:
-        server.send_signal(signal.SIGTERM)
-        assert server.wait(timeout=30) == 0
+        lab.stop()

@@ -1,4 +1,4 @@
-"""The Kubernetes API stand-in as the lab runs it: the daemon, state kept across restarts, extra tokens, and the
+"""The Kubernetes API stand-in as the lab runs it: the daemon, state kept across restarts, and the
 lifecycle rules of namespaces, finalizers and the status subresource."""
 
 import base64
@@ -27,20 +27,19 @@ class _Client:
         return response.status_code, response.json()
 
 
-def test_daemon_serves_until_sigterm_and_accepts_listed_tokens(tmp_path):
-    tokens = tmp_path / 'gcp-tokens'
+def test_daemon_serves_until_sigterm_with_its_admin_token_only(tmp_path):
     daemon = subprocess.Popen([sys.executable, '-m', 'lab.kube', 'serve', '--state-dir', str(tmp_path / 'state'),
-                               '--host', '127.0.0.1', '--port', '0', '--accept-tokens-file', str(tokens)],
+                               '--host', '127.0.0.1', '--port', '0'],
                               cwd=REPO, stderr=subprocess.PIPE, text=True)
     try:
         line = daemon.stderr.readline()
         assert 'listening on https://127.0.0.1:' in line, line
         url = line.split('listening on ')[1].split()[0]
         ca_path = str(tmp_path / 'state' / 'pki' / 'ca.pem')
-        headers = {'Authorization': 'Bearer ya29.lab-access-token'}
-        assert requests.get(url + '/api/v1/namespaces', headers=headers, verify=ca_path, timeout=10).status_code == 401
-        tokens.write_text('ya29.lab-access-token\n')
-        listed = requests.get(url + '/api/v1/namespaces', headers=headers, verify=ca_path, timeout=10)
+        stranger = {'Authorization': 'Bearer ya29.lab-access-token'}
+        assert requests.get(url + '/api/v1/namespaces', headers=stranger, verify=ca_path, timeout=10).status_code == 401
+        admin = {'Authorization': 'Bearer ' + (tmp_path / 'state' / 'admin-token').read_text().strip()}
+        listed = requests.get(url + '/api/v1/namespaces', headers=admin, verify=ca_path, timeout=10)
         assert listed.status_code == 200 and 'kube-system' in [n['metadata']['name'] for n in listed.json()['items']]
     finally:
         daemon.send_signal(signal.SIGTERM)

@@ -86,7 +86,8 @@ class _RecordingApi(BaseHTTPRequestHandler):
 def api():
     server = ThreadingHTTPServer(('127.0.0.1', 0), _RecordingApi)
     server.objects, server.requests = {}, []
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    # a short poll interval, so shutdown() at teardown returns at once rather than after the default 0.5 s
+    thread = threading.Thread(target=server.serve_forever, args=(0.05,), daemon=True)
     thread.start()
     server.url = 'http://127.0.0.1:%d' % server.server_address[1]
     yield server
