@@ -17,7 +17,8 @@ import time
 from ansible_collections.meshbridge.istio_vm.plugins.module_utils import bootstrap_token, go_yaml, vm_bundle
 from ansible_collections.meshbridge.istio_vm.plugins.module_utils.bundle_dir import BundleDir
 from ansible_collections.meshbridge.istio_vm.plugins.module_utils.kube import KubeError, describe
-from ansible_collections.meshbridge.istio_vm.plugins.module_utils.workload_group import MANAGED_BY, MANAGED_BY_LABEL
+from ansible_collections.meshbridge.istio_vm.plugins.module_utils.workload_group import (
+    GROUP_ANNOTATION, MANAGED_BY, MANAGED_BY_LABEL, service_group)
 
 try:
     from kubernetes.client.rest import ApiException
@@ -168,7 +169,7 @@ class MeshVmRegistration:
             return [workload.service_account_object(), workload.legacy_service_object(),
                     workload.service_entry_object(self._require_istio_version('ServiceEntry'))]
         group_version = self._require_istio_version('WorkloadGroup')
-        desired = [workload.service_account_object(), workload.workload_group_object(group_version), workload.service_object()]
+        desired = [workload.service_account_object(), workload.workload_group_object(group_version)] + workload.service_objects()
         if not workload.auto_register:
             desired.append(workload.workload_entry_object(self._require_istio_version('WorkloadEntry')))
         return desired
@@ -194,6 +195,10 @@ class MeshVmRegistration:
         if (existing['metadata'].get('labels') or {}).get(MANAGED_BY_LABEL) != MANAGED_BY:
             raise MeshAddVmError('%s exists and was not made by meshbridge.istio_vm (no label %s=%s): delete it, or '
                                  'choose another name' % (object_ref(desired), MANAGED_BY_LABEL, MANAGED_BY))
+        if desired['kind'] == 'Service' and service_group(existing) != self.workload.name:
+            raise MeshAddVmError('%s belongs to workload group %r (annotation %s, or its name): choose another name in '
+                                 'services, or drop the Service from that group first'
+                                 % (object_ref(desired), service_group(existing), GROUP_ANNOTATION))
         return ('update' if self._drifted(existing, desired) else 'none'), existing
 
     @classmethod
@@ -304,7 +309,8 @@ class MeshVmRegistration:
             'changed_files': changed_files,
             'objects': [_object_summary(obj, action) for obj, action, _existing in plans],
             'workload_group': None if self.workload.legacy else self.workload.name,
-            'service': self.workload.name,
+            'service': self.workload.services[0].name,
+            'services': [service.name for service in self.workload.services],
             'service_account': self.workload.service_account,
             'workload_entry': self.workload.workload_entry_name if not (self.workload.legacy or self.workload.auto_register) else None,
             'service_entry': self.workload.service_entry_name if self.workload.legacy else None,
@@ -343,22 +349,25 @@ class MeshVmRegistration:
     def _made_objects(self):
         """The objects of this group that exist and carry our managed-by label, whatever mode made them."""
         workload, namespace = self.workload, self.workload.namespace
-        candidates = [workload.service_account_object(), workload.service_object()]
-        for kind, build in (('WorkloadGroup', workload.workload_group_object), ('ServiceEntry', workload.service_entry_object)):
+        managed = '%s=%s' % (MANAGED_BY_LABEL, MANAGED_BY)
+        named = [('v1', 'ServiceAccount', workload.service_account)]
+        for kind, name in (('WorkloadGroup', workload.name), ('ServiceEntry', workload.service_entry_name)):
             api_version = self._served_istio_version(kind)
             if api_version:
-                candidates.append(build(api_version))
+                named.append((api_version, kind, name))
+        made = []
+        for api_version, kind, name in named:
+            existing = self.kube.get(api_version, kind, name, namespace)
+            if existing and (existing['metadata'].get('labels') or {}).get(MANAGED_BY_LABEL) == MANAGED_BY:
+                made.append(existing)
+        # The group's Services under whatever names earlier runs listed in services; other groups' stay.
+        made.extend(service for service in self.kube.list('v1', 'Service', namespace, managed)
+                    if service_group(service) == workload.name)
         entry_version = self._served_istio_version('WorkloadEntry')
         if entry_version:
             # Static entries are named <group>-<address>; istiod's auto-registered ones carry no managed-by label.
-            candidates.extend(entry for entry in self.kube.list(
-                entry_version, 'WorkloadEntry', namespace, '%s=%s' % (MANAGED_BY_LABEL, MANAGED_BY))
-                if entry['metadata']['name'].startswith(workload.name + '-'))
-        made = []
-        for candidate in candidates:
-            existing = self.kube.get(candidate['apiVersion'], candidate['kind'], candidate['metadata']['name'], namespace)
-            if existing and (existing['metadata'].get('labels') or {}).get(MANAGED_BY_LABEL) == MANAGED_BY:
-                made.append(existing)
+            made.extend(entry for entry in self.kube.list(entry_version, 'WorkloadEntry', namespace, managed)
+                        if entry['metadata']['name'].startswith(workload.name + '-'))
         return made
 
     def _delete(self, doomed):

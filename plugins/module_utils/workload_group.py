@@ -11,12 +11,15 @@ from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
+import collections
 import ipaddress
 import re
 
 MANAGED_BY_LABEL = 'app.kubernetes.io/managed-by'
 MANAGED_BY = 'meshbridge.istio_vm'
 SERVICE_ACCOUNT_ANNOTATION = 'kubernetes.io/service-account.name'
+# Names the group a Service belongs to when the Service's own name does not (see service_group).
+GROUP_ANNOTATION = 'meshbridge.io/workload-group'
 CLUSTER_DOMAIN = 'cluster.local'
 
 # Istio picks a port's protocol from its name, "<protocol>[-<suffix>]" (Istio docs, "Protocol Selection").
@@ -53,6 +56,13 @@ def _check_label(key, value, parameter):
                                 'starting and ending with a letter or digit' % (parameter, key, value))
 
 
+def service_group(service):
+    """The workload group a Service this module made belongs to. A Service named after its group carries no
+    annotation: that is the one Service earlier versions made, so their Services keep their group unchanged."""
+    metadata = service['metadata']
+    return (metadata.get('annotations') or {}).get(GROUP_ANNOTATION) or metadata['name']
+
+
 def check_ip(value, parameter):
     try:
         ipaddress.ip_address(value)
@@ -85,6 +95,9 @@ class Port:
 
     def service_port(self):
         return {'name': self.name, 'port': self.number, 'targetPort': self.number, 'protocol': 'UDP' if self.protocol == 'udp' else 'TCP'}
+
+
+VmService = collections.namedtuple('VmService', 'name ports')
 
 
 def _probe(param):
@@ -154,12 +167,45 @@ class VmWorkload:
         if self.address:
             check_ip(self.address, 'address')
         if params.get('state', 'present') == 'absent':
+            self.services = []  # absent finds the group's Services in the cluster, by service_group
             return  # naming the group is enough to find what to delete
         if not self.ports:
             raise WorkloadSpecError('ports must list at least one port the VM serves (number and protocol)')
+        self.services = self._services(params.get('services'))
         if not self.address and (self.legacy or not self.auto_register):
             raise WorkloadSpecError('address (the VM IP) is required when %s'
                                     % ('mode is legacy' if self.legacy else 'auto_register is false'))
+
+    def _services(self, param):
+        """The Services that select the group: those of the services option, else one named after the group
+        with all its ports."""
+        if param is None:
+            return [VmService(self.name, list(self.ports))]
+        if not param:
+            raise WorkloadSpecError('services must list at least one Service (name and ports); leave services out for '
+                                    'one Service named after the group with all its ports')
+        if self.legacy and len(param) > 1:
+            raise WorkloadSpecError('services lists %d Services, but mode legacy makes one (as istioctl x add-to-mesh did): '
+                                    'list one, or use mode workload_group' % len(param))
+        ports = dict((port.number, port) for port in self.ports)
+        services = []
+        for entry in param:
+            name, numbers = entry['name'], list(entry.get('ports') or [])
+            _check_dns_label(name, 'services: name', first_letter=True)
+            if not numbers:
+                raise WorkloadSpecError('services: Service %r lists no ports: give one or more of the ports numbers %s'
+                                        % (name, sorted(ports)))
+            unknown = [number for number in numbers if number not in ports]
+            if unknown:
+                raise WorkloadSpecError('services: Service %r lists port %s, which is not in ports (%s): add it to ports '
+                                        'or remove it from the Service' % (name, unknown[0], sorted(ports)))
+            if len(set(numbers)) != len(numbers):
+                raise WorkloadSpecError('services: Service %r lists a port twice: %s' % (name, numbers))
+            services.append(VmService(name, [ports[number] for number in numbers]))
+        names = [service.name for service in services]
+        if len(set(names)) != len(names):
+            raise WorkloadSpecError('services: Service names must be unique, got %s' % names)
+        return services
 
     @property
     def spiffe_path(self):
@@ -199,22 +245,35 @@ class VmWorkload:
         return {'apiVersion': api_version, 'kind': 'WorkloadEntry',
                 'metadata': self._metadata(self.workload_entry_name, self.labels), 'spec': spec}
 
-    def service_object(self):
-        """A Service selecting the group's labels; WorkloadEntries carrying them are its endpoints."""
-        return {'apiVersion': 'v1', 'kind': 'Service', 'metadata': self._metadata(self.name, self.labels),
-                'spec': {'selector': dict(self.labels), 'ports': [port.service_port() for port in self.ports]}}
+    def _service_metadata(self, service, annotations=None):
+        metadata = self._metadata(service.name, self.labels)
+        annotations = dict(annotations or {})
+        if service.name != self.name:
+            annotations[GROUP_ANNOTATION] = self.name
+        if annotations:
+            metadata['annotations'] = annotations
+        return metadata
+
+    def service_objects(self):
+        """One Service per entry of services, selecting the group's labels; WorkloadEntries carrying them are
+        their endpoints."""
+        return [{'apiVersion': 'v1', 'kind': 'Service', 'metadata': self._service_metadata(service),
+                 'spec': {'selector': dict(self.labels), 'ports': [port.service_port() for port in service.ports]}}
+                for service in self.services]
 
     def legacy_service_object(self):
         """The selector-less Service add-to-mesh made; the ServiceEntry supplies its endpoint."""
-        metadata = self._metadata(self.name, self.labels)
-        metadata['annotations'] = {SERVICE_ACCOUNT_ANNOTATION: self.service_account}
+        service = self.services[0]
+        metadata = self._service_metadata(service, {SERVICE_ACCOUNT_ANNOTATION: self.service_account})
         return {'apiVersion': 'v1', 'kind': 'Service', 'metadata': metadata,
-                'spec': {'ports': [port.service_port() for port in self.ports]}}
+                'spec': {'ports': [port.service_port() for port in service.ports]}}
 
     def service_entry_object(self, api_version):
+        """The legacy ServiceEntry: the legacy Service's host and ports, at the VM's address."""
+        service = self.services[0]
         spec = {
-            'hosts': ['%s.%s.svc.%s' % (self.name, self.namespace, CLUSTER_DOMAIN)],
-            'ports': [{'number': port.number, 'protocol': port.protocol.upper(), 'name': port.name} for port in self.ports],
+            'hosts': ['%s.%s.svc.%s' % (service.name, self.namespace, CLUSTER_DOMAIN)],
+            'ports': [{'number': port.number, 'protocol': port.protocol.upper(), 'name': port.name} for port in service.ports],
             'endpoints': [{'address': self.address}],
             'resolution': 'STATIC',
             'location': 'MESH_INTERNAL',

@@ -16,12 +16,15 @@ description:
   - Registers the services of a virtual machine with an Istio mesh running in a Kubernetes cluster, the way
     Istio documents it for VMs (Istio 1.8 and later), and writes the files the VM's sidecar needs.
   - Creates a ServiceAccount, a C(WorkloadGroup) (C(networking.istio.io/v1) where the cluster serves it, else
-    C(v1beta1)) with the group's labels, ports, service account, network and readiness probe, and a Service whose
-    selector matches the group's labels, so that the VM is an endpoint of the Service like a pod.
+    C(v1beta1)) with the group's labels, ports, service account, network and readiness probe, and Services whose
+    selector matches the group's labels, so that the VM is an endpoint of each Service like a pod. By default one
+    Service named after the group with all its ports; O(services) gives several, for a VM that serves several
+    services (for example C(productcatalogservice) on port 3550 and C(currencyservice) on port 7000).
   - With O(auto_register=false), also a static C(WorkloadEntry) for the VM's O(address); with auto-registration
     istiod creates that entry itself when the VM's sidecar connects.
   - Objects an earlier run made for the group in another mode (a static WorkloadEntry, the legacy ServiceEntry, the
-    WorkloadGroup) are deleted when the current mode does not use them. Entries istiod auto-registered are left to istiod.
+    WorkloadGroup) are deleted when the current mode does not use them, and so are the group's Services that
+    O(services) no longer lists. Entries istiod auto-registered are left to istiod.
   - Writes the VM bundle into O(bundle_dir) on the controller (directory mode 0700, files 0600), with the content
     C(istioctl x workload entry configure -f wg.yaml -o DIR --clusterID C [--autoregister] [--internalIP ADDRESS])
     writes for the same group, C(cluster.env), C(mesh.yaml), C(root-cert.pem), C(istio-token) and C(hosts).
@@ -50,7 +53,8 @@ attributes:
 options:
   name:
     description:
-      - Name of the WorkloadGroup and of the Service that selects the VM, for example C(productcatalogservice).
+      - Name of the WorkloadGroup and, unless O(services) says otherwise, of the Service that selects the VM, for
+        example C(productcatalogservice).
       - A DNS-1035 label (lower-case letters, digits and C(-), starting with a letter).
     type: str
     required: true
@@ -61,8 +65,9 @@ options:
     required: true
   state:
     description:
-      - V(present) creates or updates the objects and the bundle; V(absent) deletes the objects this module made
-        (those labelled C(app.kubernetes.io/managed-by=meshbridge.istio_vm)) and the bundle files.
+      - V(present) creates or updates the objects and the bundle; V(absent) deletes the objects this module made for
+        the group (those labelled C(app.kubernetes.io/managed-by=meshbridge.istio_vm), all its Services included)
+        and the bundle files.
     type: str
     choices: [present, absent]
     default: present
@@ -103,6 +108,33 @@ options:
           - Port name, V(PROTOCOL) or starting with V(PROTOCOL-). Defaults to C(PROTOCOL-NUMBER), for example
             C(grpc-3550).
         type: str
+  services:
+    description:
+      - The Kubernetes Services that select the VM, one per entry, each in O(namespace), selecting the group's
+        O(labels) and exposing the listed ports with their O(ports) names and protocols. Clients in the cluster reach
+        each service by its own name.
+      - When not given, one Service named after the group (O(name)) with all of O(ports).
+      - A Service the group no longer lists, made by an earlier run, is deleted. A Service named other than the group
+        carries the annotation C(meshbridge.io/workload-group=NAME), so that groups in one namespace never touch each
+        other's Services; the module refuses a name taken by another group's Service or by a Service it did not make.
+      - With O(mode=legacy), at most one entry (C(istioctl x add-to-mesh) made one Service); the ServiceEntry then
+        serves that Service's host and ports.
+      - Ignored with O(state=absent), which deletes all the group's Services.
+    type: list
+    elements: dict
+    suboptions:
+      name:
+        description:
+          - Name of the Service, a DNS-1035 label (lower-case letters, digits and C(-), starting with a letter),
+            unique in the list.
+        type: str
+        required: true
+      ports:
+        description:
+          - Numbers of the ports the Service exposes; each one of the O(ports[].number) values. At least one.
+        type: list
+        elements: int
+        required: true
   network:
     description:
       - Istio network of the VM (C(ISTIO_META_NETWORK)); empty for a VM on the cluster's network.
@@ -286,6 +318,24 @@ EXAMPLES = r"""
     kubeconfig: ~/.kube/config
     context: west
 
+- name: One VM serving two Online Boutique services, each reached by its own Service name
+  meshbridge.istio_vm.mesh_add_vm:
+    name: boutique-vm
+    namespace: default
+    labels:
+      app: boutique-vm
+    ports:
+      - number: 3550
+        protocol: grpc
+      - number: 7000
+        protocol: grpc
+    services:
+      - name: productcatalogservice
+        ports: [3550]
+      - name: currencyservice
+        ports: [7000]
+    bundle_dir: /srv/bundles/boutique-vm
+
 - name: A static WorkloadEntry instead of auto-registration
   meshbridge.istio_vm.mesh_add_vm:
     name: productcatalogservice
@@ -352,10 +402,16 @@ workload_group:
   type: str
   sample: productcatalogservice
 service:
-  description: Name of the Service that represents the VM's workloads.
+  description: Name of the first (by default the only) Service that represents the VM's workloads.
   returned: when O(state=present)
   type: str
   sample: productcatalogservice
+services:
+  description: Names of the Services that represent the VM's workloads, in the order of O(services).
+  returned: when O(state=present)
+  type: list
+  elements: str
+  sample: [productcatalogservice, currencyservice]
 service_account:
   description: The service account of the VM's workloads.
   returned: when O(state=present)
@@ -440,6 +496,9 @@ def _argument_spec():
             'number': {'type': 'int', 'required': True},
             'protocol': {'type': 'str', 'choices': list(workload_group.PROTOCOLS), 'default': 'tcp'},
             'name': {'type': 'str'}}},
+        'services': {'type': 'list', 'elements': 'dict', 'options': {
+            'name': {'type': 'str', 'required': True},
+            'ports': {'type': 'list', 'elements': 'int', 'required': True}}},
         'network': {'type': 'str', 'default': ''},
         'address': {'type': 'str'},
         'auto_register': {'type': 'bool', 'default': True},

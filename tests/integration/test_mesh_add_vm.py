@@ -273,6 +273,9 @@ def test_state_absent_removes_objects_and_bundle(cluster, run_playbook, bundle_d
     ({'service_account': 'Not_Valid'}, 'service_account'),
     ({'gateway_service': 'no-such-gateway'}, 'Service istio-system/no-such-gateway does not exist.*istiod_address'),
     ({'auto_register': False, 'address': None}, 'address .*required when auto_register is false'),
+    ({'services': [{'name': 'catalog-bad', 'ports': [3551]}]}, "services: Service 'catalog-bad' lists port 3551, which is not in ports"),
+    ({'mode': 'legacy', 'services': [{'name': 'catalog-bad', 'ports': [3550]}, {'name': 'catalog-bad-too', 'ports': [3550]}]},
+     'services lists 2 Services, but mode legacy makes one'),
 ])
 def test_bad_input_is_refused_before_any_change(cluster, run_playbook, bundle_dir, overrides, message):
     args = catalog('catalog-bad', bundle_dir)
@@ -282,6 +285,84 @@ def test_bad_input_is_refused_before_any_change(cluster, run_playbook, bundle_di
     assert re.search(message, result.task('Add the VM')['msg']), result.task('Add the VM')['msg']
     assert cluster.kubectl.missing('service', 'catalog-bad') and cluster.kubectl.missing('serviceaccount', 'catalog-bad')
     assert not os.path.exists(bundle_dir)
+
+
+def boutique(bundle_dir, services):
+    """One VM serving two Online Boutique services on its two ports."""
+    return {'name': 'boutique-vm', 'labels': {'app': 'boutique-vm'}, 'bundle_dir': bundle_dir, 'services': services,
+            'ports': [{'number': 3550, 'protocol': 'grpc'}, {'number': 7000, 'protocol': 'grpc'}]}
+
+
+CATALOG_SERVICE = {'name': 'productcatalogservice', 'ports': [3550]}
+CURRENCY_SERVICE = {'name': 'currencyservice', 'ports': [7000]}
+
+
+def test_two_services_on_one_group_and_dropping_one_deletes_exactly_it(cluster, run_playbook, bundle_dir, tmp_path):
+    kubectl = cluster.kubectl
+    neighbour = catalog('catalog-neighbour', str(tmp_path / 'neighbour'), services=[{'name': 'neighbour-grpc', 'ports': [3550]}])
+    run_playbook(play(cluster, **neighbour))
+    neighbour_service = kubectl.get('service', 'neighbour-grpc')
+    assert neighbour_service['metadata']['annotations']['meshbridge.io/workload-group'] == 'catalog-neighbour'
+
+    both = boutique(bundle_dir, [CATALOG_SERVICE, CURRENCY_SERVICE])
+    added = run_playbook(play(cluster, **both)).task('Add the VM')
+    assert added['changed'] and added['services'] == ['productcatalogservice', 'currencyservice']
+    for name, port in (('productcatalogservice', 3550), ('currencyservice', 7000)):
+        service = kubectl.get('service', name)
+        assert service['spec']['selector'] == {'app': 'boutique-vm'}
+        assert [(p['name'], p['port'], p['targetPort'], p['protocol']) for p in service['spec']['ports']] == [
+            ('grpc-%d' % port, port, port, 'TCP')]
+        assert service['metadata']['annotations']['meshbridge.io/workload-group'] == 'boutique-vm'
+    assert kubectl.missing('service', 'boutique-vm')
+    group = kubectl.get('workloadgroups.networking.istio.io', 'boutique-vm')
+    assert group['spec']['template']['ports'] == {'grpc-3550': 3550, 'grpc-7000': 7000}
+    assert run_playbook(play(cluster, **both)).changed() == 0
+    versions = dict((name, kubectl.get('service', name)['metadata']['resourceVersion'])
+                    for name in ('productcatalogservice', 'currencyservice', 'neighbour-grpc'))
+
+    bad_port = boutique(bundle_dir, [CATALOG_SERVICE, {'name': 'currencyservice', 'ports': [7001]}])
+    refused = run_playbook(play(cluster, **bad_port), expect_failure=True).task('Add the VM')
+    assert "services: Service 'currencyservice' lists port 7001, which is not in ports" in refused['msg']
+    assert dict((name, kubectl.get('service', name)['metadata']['resourceVersion']) for name in versions) == versions
+
+    dropped = boutique(bundle_dir, [CATALOG_SERVICE])
+    predicted = run_playbook(play(cluster, **dropped), check=True, diff=True).task('Add the VM')
+    assert predicted['changed'] and kubectl.get('service', 'currencyservice')
+    assert [d['before_header'] for d in predicted['diff'] if d['after'] == ''] == ['Service %s/currencyservice (v1)' % NAMESPACE]
+
+    result = run_playbook(play(cluster, **dropped))
+    changed_objects = [(o['kind'], o['name'], o['action']) for o in result.task('Add the VM')['objects'] if o['action'] != 'none']
+    assert changed_objects == [('Service', 'currencyservice', 'delete')]
+    assert kubectl.missing('service', 'currencyservice')
+    for name in ('productcatalogservice', 'neighbour-grpc'):
+        assert kubectl.get('service', name)['metadata']['resourceVersion'] == versions[name], name
+    assert run_playbook(play(cluster, **dropped)).changed() == 0
+
+    gone = run_playbook(play(cluster, name='boutique-vm', bundle_dir=bundle_dir, state='absent')).task('Add the VM')
+    assert ('Service', 'productcatalogservice') in [(o['kind'], o['name']) for o in gone['objects']]
+    assert kubectl.missing('service', 'productcatalogservice')
+    assert kubectl.get('service', 'neighbour-grpc')['metadata']['resourceVersion'] == versions['neighbour-grpc']
+
+
+def test_a_service_name_taken_by_another_group_or_tool_is_refused(cluster, run_playbook, bundle_dir, tmp_path):
+    kubectl = cluster.kubectl
+    # As another tool would make it: no managed-by label.
+    foreign_service = {'apiVersion': 'v1', 'kind': 'Service', 'metadata': {'name': 'catalog-foreign', 'namespace': NAMESPACE},
+                       'spec': {'selector': {'app': 'elsewhere'}, 'ports': [{'name': 'grpc', 'port': 3550}]}}
+    kubectl.run('apply', '-f', '-', stdin=json.dumps(foreign_service))
+    foreign = catalog('catalog-taker', bundle_dir, services=[{'name': 'catalog-foreign', 'ports': [3550]}])
+    refused = run_playbook(play(cluster, **foreign), expect_failure=True).task('Add the VM')
+    assert 'Service %s/catalog-foreign (v1) exists and was not made by meshbridge.istio_vm' % NAMESPACE in refused['msg']
+    untouched = kubectl.get('service', 'catalog-foreign')
+    assert 'app.kubernetes.io/managed-by' not in (untouched['metadata'].get('labels') or {})
+    assert untouched['spec']['selector'] == {'app': 'elsewhere'}
+
+    run_playbook(play(cluster, **catalog('catalog-owner', str(tmp_path / 'owner'))))
+    taken = catalog('catalog-taker', bundle_dir, services=[{'name': 'catalog-owner', 'ports': [3550]}])
+    refused = run_playbook(play(cluster, **taken), expect_failure=True).task('Add the VM')
+    assert "Service %s/catalog-owner (v1) belongs to workload group 'catalog-owner'" % NAMESPACE in refused['msg']
+    assert kubectl.missing('workloadgroups.networking.istio.io', 'catalog-taker') and not os.path.exists(bundle_dir)
+    assert kubectl.get('service', 'catalog-owner')['spec']['selector'] == {'app': 'catalog-owner', 'version': 'v1'}
 
 
 def test_without_istio_the_module_says_to_install_it(tmp_path, run_playbook):

@@ -360,3 +360,86 @@ def test_auto_registered_entries_are_istiods_and_stay(kube, clock, tmp_path):
     assert not run(kube, clock, module_params(tmp_path))[0]['changed']
     run(kube, clock, module_params(tmp_path, state='absent'))
     assert kube.get('networking.istio.io/v1', 'WorkloadEntry', 'productcatalogservice-10.168.0.20', 'default')
+
+
+BOUTIQUE_PORTS = [{'number': 3550, 'protocol': 'grpc', 'name': None}, {'number': 7000, 'protocol': 'grpc', 'name': None}]
+CATALOG = {'name': 'productcatalogservice', 'ports': [3550]}
+CURRENCY = {'name': 'currencyservice', 'ports': [7000]}
+
+
+def boutique_params(tmp_path, services, **overrides):
+    return module_params(tmp_path, name='boutique-vm', labels={'app': 'boutique-vm'}, ports=BOUTIQUE_PORTS,
+                         services=services, **overrides)
+
+
+def service_names(kube):
+    return sorted(name for (kind, _namespace, name) in kube.store if kind == 'Service' and name != 'istio-eastwestgateway')
+
+
+def test_two_services_on_one_group_then_nothing_changes(kube, clock, tmp_path):
+    params = boutique_params(tmp_path, [CATALOG, CURRENCY])
+    result, _diffs = run(kube, clock, params)
+    assert [(o['kind'], o['name'], o['action']) for o in result['objects'] if o['kind'] == 'Service'] == [
+        ('Service', 'productcatalogservice', 'create'), ('Service', 'currencyservice', 'create')]
+    assert result['services'] == ['productcatalogservice', 'currencyservice'] and result['service'] == 'productcatalogservice'
+    for name, port in (('productcatalogservice', 3550), ('currencyservice', 7000)):
+        service = kube.get('v1', 'Service', name, 'default')
+        assert service['spec']['selector'] == {'app': 'boutique-vm'}
+        assert [p['port'] for p in service['spec']['ports']] == [port]
+        assert service['metadata']['annotations'] == {'meshbridge.io/workload-group': 'boutique-vm'}
+    assert service_names(kube) == ['currencyservice', 'productcatalogservice']
+    kube.applied = []
+    again, diffs = run(kube, clock, params)
+    assert not again['changed'] and diffs == [] and kube.applied == []
+
+
+def test_dropping_a_service_deletes_exactly_it_and_spares_other_groups(kube, clock, tmp_path):
+    run(kube, clock, boutique_params(tmp_path, [CATALOG, CURRENCY]))
+    other = module_params(tmp_path, name='cartservice', labels={'app': 'cartservice'}, bundle_dir=str(tmp_path / 'cart'),
+                          ports=[{'number': 7070, 'protocol': 'grpc', 'name': None}],
+                          services=[{'name': 'cartservice-grpc', 'ports': [7070]}])
+    run(kube, clock, other)
+    run(kube, clock, module_params(tmp_path, name='redis', labels={'app': 'redis'}, bundle_dir=str(tmp_path / 'redis')))
+
+    dropped = boutique_params(tmp_path, [CATALOG])
+    result, diffs = run(kube, clock, dropped, check_mode=True)
+    assert ('Service', 'currencyservice', 'delete') in [(o['kind'], o['name'], o['action']) for o in result['objects']]
+    assert any(d['before_header'].startswith('Service default/currencyservice') and d['after'] == '' for d in diffs)
+    assert kube.get('v1', 'Service', 'currencyservice', 'default') is not None
+
+    kube.deleted = []
+    result, _diffs = run(kube, clock, dropped)
+    assert result['changed'] and kube.deleted == [('Service', 'currencyservice')]
+    assert service_names(kube) == ['cartservice-grpc', 'productcatalogservice', 'redis']
+    assert not run(kube, clock, dropped)[0]['changed']
+
+
+def test_a_service_of_another_group_or_tool_is_not_taken_over(kube, clock, tmp_path):
+    run(kube, clock, module_params(tmp_path, name='currencyservice', labels={'app': 'currencyservice'},
+                                   ports=[{'number': 7000, 'protocol': 'grpc', 'name': None}], bundle_dir=str(tmp_path / 'c')))
+    kube.applied = []
+    with pytest.raises(MeshAddVmError, match=r"Service default/currencyservice \(v1\) belongs to workload group 'currencyservice'"):
+        run(kube, clock, boutique_params(tmp_path, [CATALOG, CURRENCY]))
+    assert kube.applied == [] and kube.get('v1', 'Service', 'currencyservice', 'default')['metadata'].get('annotations') is None
+    kube.put({'apiVersion': 'v1', 'kind': 'Service', 'metadata': {'name': 'productcatalogservice', 'namespace': 'default'},
+              'spec': {'ports': [{'port': 3550}]}})
+    kube.applied = []
+    with pytest.raises(MeshAddVmError, match=r'Service default/productcatalogservice \(v1\) exists and was not made by meshbridge.istio_vm'):
+        run(kube, clock, boutique_params(tmp_path, [CATALOG]))
+    assert kube.applied == [] and not (tmp_path / 'bundle').exists()
+
+
+def test_renaming_the_groups_service_deletes_the_one_named_after_it(kube, clock, tmp_path):
+    run(kube, clock, boutique_params(tmp_path, None))
+    assert service_names(kube) == ['boutique-vm']
+    result, _diffs = run(kube, clock, boutique_params(tmp_path, [CATALOG, CURRENCY]))
+    assert ('Service', 'boutique-vm', 'delete') in [(o['kind'], o['name'], o['action']) for o in result['objects']]
+    assert service_names(kube) == ['currencyservice', 'productcatalogservice']
+
+
+def test_absent_removes_all_the_groups_services(kube, clock, tmp_path):
+    run(kube, clock, boutique_params(tmp_path, [CATALOG, CURRENCY]))
+    run(kube, clock, module_params(tmp_path, name='redis', labels={'app': 'redis'}, bundle_dir=str(tmp_path / 'redis')))
+    result, _diffs = run(kube, clock, module_params(tmp_path, name='boutique-vm', state='absent', ports=None, address=None))
+    assert sorted(o['name'] for o in result['objects'] if o['kind'] == 'Service') == ['currencyservice', 'productcatalogservice']
+    assert service_names(kube) == ['redis']

@@ -2,7 +2,7 @@
 
 import pytest
 
-from ansible_collections.meshbridge.istio_vm.plugins.module_utils.workload_group import VmWorkload, WorkloadSpecError
+from ansible_collections.meshbridge.istio_vm.plugins.module_utils.workload_group import VmWorkload, WorkloadSpecError, service_group
 
 MANAGED = {'app.kubernetes.io/managed-by': 'meshbridge.istio_vm'}
 
@@ -43,12 +43,65 @@ def test_service_selects_the_group_labels():
     workload = VmWorkload(params(labels={'app': 'pcs', 'version': 'v1'},
                                  ports=[{'number': 3550, 'protocol': 'grpc', 'name': None},
                                         {'number': 8080, 'protocol': 'http', 'name': 'http-metrics'}]))
-    service = workload.service_object()
+    [service] = workload.service_objects()
     assert service['spec'] == {
         'selector': {'app': 'pcs', 'version': 'v1'},
         'ports': [{'name': 'grpc-3550', 'port': 3550, 'targetPort': 3550, 'protocol': 'TCP'},
                   {'name': 'http-metrics', 'port': 8080, 'targetPort': 8080, 'protocol': 'TCP'}]}
     assert service['metadata']['labels'] == dict(MANAGED, app='pcs', version='v1')
+
+
+TWO_PORTS = [{'number': 3550, 'protocol': 'grpc', 'name': None}, {'number': 7000, 'protocol': 'grpc', 'name': None}]
+
+
+def test_services_option_makes_one_service_per_entry_naming_the_group():
+    workload = VmWorkload(params(name='boutique-vm', labels={'app': 'boutique-vm'}, ports=TWO_PORTS, services=[
+        {'name': 'productcatalogservice', 'ports': [3550]}, {'name': 'currencyservice', 'ports': [7000]}]))
+    catalog, currency = workload.service_objects()
+    assert catalog == {
+        'apiVersion': 'v1', 'kind': 'Service',
+        'metadata': {'name': 'productcatalogservice', 'namespace': 'default', 'labels': dict(MANAGED, app='boutique-vm'),
+                     'annotations': {'meshbridge.io/workload-group': 'boutique-vm'}},
+        'spec': {'selector': {'app': 'boutique-vm'},
+                 'ports': [{'name': 'grpc-3550', 'port': 3550, 'targetPort': 3550, 'protocol': 'TCP'}]}}
+    assert currency['metadata']['name'] == 'currencyservice'
+    assert currency['spec']['ports'] == [{'name': 'grpc-7000', 'port': 7000, 'targetPort': 7000, 'protocol': 'TCP'}]
+    assert [service_group(service) for service in (catalog, currency)] == ['boutique-vm', 'boutique-vm']
+
+
+def test_without_services_one_service_named_after_the_group_has_all_ports():
+    workload = VmWorkload(params(ports=TWO_PORTS))
+    [service] = workload.service_objects()
+    assert service['metadata']['name'] == 'productcatalogservice' and 'annotations' not in service['metadata']
+    assert [port['port'] for port in service['spec']['ports']] == [3550, 7000]
+    assert service_group(service) == 'productcatalogservice'  # a Service named after its group needs no annotation
+
+
+def test_legacy_mode_takes_its_one_service_from_services():
+    workload = VmWorkload(params(mode='legacy', address='10.168.0.20', ports=TWO_PORTS,
+                                 services=[{'name': 'currencyservice', 'ports': [7000]}]))
+    service = workload.legacy_service_object()
+    assert service['metadata']['name'] == 'currencyservice'
+    assert service['metadata']['annotations'] == {'kubernetes.io/service-account.name': 'productcatalogservice',
+                                                  'meshbridge.io/workload-group': 'productcatalogservice'}
+    entry = workload.service_entry_object('networking.istio.io/v1')
+    assert entry['spec']['hosts'] == ['currencyservice.default.svc.cluster.local']
+    assert entry['spec']['ports'] == [{'number': 7000, 'protocol': 'GRPC', 'name': 'grpc-7000'}]
+
+
+@pytest.mark.parametrize('services, extra, message', [
+    ([{'name': 'catalog', 'ports': [3551]}], {}, "services: Service 'catalog' lists port 3551, which is not in ports"),
+    ([{'name': 'catalog', 'ports': []}], {}, "services: Service 'catalog' lists no ports"),
+    ([{'name': 'catalog', 'ports': [3550, 3550]}], {}, 'lists a port twice'),
+    ([{'name': 'Catalog', 'ports': [3550]}], {}, 'services: name .* starting with a letter'),
+    ([{'name': 'catalog', 'ports': [3550]}, {'name': 'catalog', 'ports': [7000]}], {}, 'names must be unique'),
+    ([], {}, 'services must list at least one Service'),
+    ([{'name': 'catalog', 'ports': [3550]}, {'name': 'currency', 'ports': [7000]}], {'mode': 'legacy', 'address': '10.168.0.20'},
+     'services lists 2 Services, but mode legacy makes one'),
+])
+def test_bad_services_name_the_parameter(services, extra, message):
+    with pytest.raises(WorkloadSpecError, match=message):
+        VmWorkload(params(ports=TWO_PORTS, services=services, **extra))
 
 
 def test_static_workload_entry():
