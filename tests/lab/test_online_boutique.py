@@ -1,0 +1,233 @@
+"""The online_boutique role through real ansible-playbook, against the Kubernetes API stand-in with Istio's CRDs
+(their schemas enforced), read back with the kubernetes client."""
+
+import pytest
+from kubernetes import config, dynamic
+from kubernetes.dynamic.exceptions import NotFoundError
+
+from ansible_collections.meshbridge.istio_vm.plugins.module_utils.workload_group import VmWorkload
+from lab.istio.crds import istio_crds
+from lab.kube.testing import running_kube_api
+
+REGISTRY = 'us-central1-docker.pkg.dev/google-samples/microservices-demo'
+OURS = 'app.kubernetes.io/managed-by=meshbridge.istio_vm.online_boutique'
+IN_CLUSTER = {'frontend', 'adservice', 'currencyservice', 'cartservice', 'redis-cart', 'recommendationservice',
+              'checkoutservice', 'emailservice', 'paymentservice', 'shippingservice'}
+
+ROLE = 'meshbridge.istio_vm.online_boutique : '
+PLAY = '''
+- name: Online Boutique
+  hosts: localhost
+  gather_facts: false
+  roles:
+    - role: meshbridge.istio_vm.online_boutique
+'''
+
+
+@pytest.fixture
+def api(kube):
+    return dynamic.DynamicClient(config.new_client_from_config(config_file=kube.kubeconfig, context='lab'))
+
+
+@pytest.fixture
+def istio_api(api):
+    crds = api.resources.get(api_version='apiextensions.k8s.io/v1', kind='CustomResourceDefinition')
+    for crd in istio_crds():
+        crds.create(crd)
+    api.resources.invalidate_cache()
+    return api
+
+
+@pytest.fixture
+def boutique(run_playbook, kube):
+    def run(check=False, diff=False, expect_failure=False, **variables):
+        extra = {'online_boutique_kubeconfig': kube.kubeconfig, 'online_boutique_context': 'lab',
+                 'online_boutique_wait_timeout': 30}
+        extra.update(('online_boutique_' + key, value) for key, value in variables.items())
+        return run_playbook(PLAY, extra_vars=extra, check=check, diff=diff, expect_failure=expect_failure)
+    return run
+
+
+def _get(api, kind, name, namespace='default', api_version='v1'):
+    try:
+        return api.resources.get(api_version=api_version, kind=kind).get(name=name, namespace=namespace).to_dict()
+    except NotFoundError:
+        return None
+
+
+def _names(api, kind, namespace='default', api_version='v1', selector=OURS):
+    listing = api.resources.get(api_version=api_version, kind=kind).get(namespace=namespace, label_selector=selector)
+    return {item['metadata']['name'] for item in listing.to_dict()['items']}
+
+
+def _container(deployment):
+    return deployment['spec']['template']['spec']['containers'][0]
+
+
+def _env(deployment):
+    return {item['name']: item['value'] for item in _container(deployment).get('env') or []}
+
+
+def _changed_objects(task):
+    return {(r['result']['kind'], r['result']['metadata']['name']) for r in task['result']['results'] if r['changed']}
+
+
+def _vm_service(api):
+    """The Service mesh_add_vm makes for a VM's productcatalogservice, made here with mesh_add_vm's own code."""
+    workload = VmWorkload({'name': 'productcatalogservice', 'namespace': 'default',
+                           'ports': [{'number': 3550, 'protocol': 'grpc', 'name': None}]})
+    service = workload.service_object()
+    return api.resources.get(api_version='v1', kind='Service').server_side_apply(
+        body=service, name='productcatalogservice', namespace='default', field_manager='meshbridge').to_dict()
+
+
+def test_deploys_minus_the_vm_services_idempotently_prunes_and_removes(boutique, istio_api):
+    api = istio_api
+    first = boutique(vm_services=['productcatalogservice'])
+    assert first.changed() > 0
+
+    deployments = _names(api, 'Deployment', api_version='apps/v1')
+    assert deployments == IN_CLUSTER, 'the VM service and the load generator are not deployed'
+    assert _get(api, 'Deployment', 'productcatalogservice', api_version='apps/v1') is None
+    assert _get(api, 'Service', 'productcatalogservice') is None, "the VM service's Service is mesh_add_vm's"
+    assert _get(api, 'ServiceAccount', 'productcatalogservice') is None
+    assert _names(api, 'Service') == IN_CLUSTER and _names(api, 'ServiceAccount') == IN_CLUSTER - {'redis-cart'}
+
+    frontend = _get(api, 'Deployment', 'frontend', api_version='apps/v1')
+    assert _container(frontend)['image'] == REGISTRY + '/frontend:v0.10.5'
+    assert _container(frontend)['ports'] == [{'containerPort': 8080, 'protocol': 'TCP'}]
+    assert _env(frontend)['PRODUCT_CATALOG_SERVICE_ADDR'] == 'productcatalogservice:3550'
+    assert _env(frontend)['PORT'] == '8080' and len(_env(frontend)) == 10
+    assert _container(frontend)['readinessProbe']['httpGet']['path'] == '/_healthz'
+    assert frontend['spec']['template']['spec']['serviceAccountName'] == 'frontend'
+    assert frontend['status']['availableReplicas'] == 1
+    email = _get(api, 'Deployment', 'emailservice', api_version='apps/v1')
+    assert _container(email)['readinessProbe']['grpc']['port'] == 8080
+    assert _container(email)['resources'] == {'requests': {'cpu': '100m', 'memory': '64Mi'},
+                                              'limits': {'cpu': '200m', 'memory': '128Mi'}}
+    redis = _get(api, 'Deployment', 'redis-cart', api_version='apps/v1')
+    assert _container(redis)['image'] == 'redis:alpine'
+    assert _container(redis)['volumeMounts'] == [{'name': 'redis-data', 'mountPath': '/data'}]
+    assert redis['spec']['template']['spec']['volumes'] == [{'name': 'redis-data', 'emptyDir': {}}]
+    assert _container(redis)['securityContext']['readOnlyRootFilesystem'] is True
+
+    ports = {name: _get(api, 'Service', name)['spec']['ports'][0] for name in ('frontend', 'emailservice', 'redis-cart')}
+    assert (ports['frontend']['name'], ports['frontend']['port'], ports['frontend']['targetPort']) == ('http', 80, 8080)
+    assert (ports['emailservice']['name'], ports['emailservice']['port'], ports['emailservice']['targetPort']) == \
+        ('grpc', 5000, 8080)
+    assert ports['redis-cart']['name'] == 'tcp-redis'
+    assert _get(api, 'Service', 'frontend-external') is None
+
+    labels = _get(api, 'Namespace', 'default', namespace=None)['metadata']['labels']
+    assert labels['istio-injection'] == 'enabled'
+    assert 'app.kubernetes.io/managed-by' not in labels, 'default existed before: not this role to delete'
+
+    # The server prunes fields its CRD schema does not know: what it stored is what the role sent.
+    gateway = _get(api, 'Gateway', 'frontend-gateway', api_version='networking.istio.io/v1')
+    assert gateway['spec'] == {'selector': {'istio': 'ingressgateway'},
+                               'servers': [{'port': {'number': 80, 'name': 'http', 'protocol': 'HTTP'}, 'hosts': ['*']}]}
+    ingress = _get(api, 'VirtualService', 'frontend-ingress', api_version='networking.istio.io/v1')
+    assert ingress['spec'] == {'hosts': ['*'], 'gateways': ['frontend-gateway'],
+                               'http': [{'route': [{'destination': {'host': 'frontend', 'port': {'number': 80}}}]}]}
+
+    # mesh_add_vm's Service for the VM appears; the role neither fights over it nor touches it.
+    vm_service = _vm_service(api)
+    second = boutique(vm_services=['productcatalogservice'])
+    assert second.changed() == 0
+    assert _get(api, 'Service', 'productcatalogservice')['metadata']['resourceVersion'] == \
+        vm_service['metadata']['resourceVersion']
+
+    before = frontend['metadata']['resourceVersion']
+    checked = boutique(check=True, diff=True, vm_services=['productcatalogservice'], image_tag='v0.10.6')
+    applied = checked.task(ROLE + 'Apply the services that run in the cluster and the storefront\'s ingress')
+    changed = _changed_objects(applied)
+    assert changed == {('Deployment', name) for name in IN_CLUSTER - {'redis-cart'}}
+    frontend_diff = [r['diff'] for r in applied['result']['results'] if r['result']['metadata']['name'] == 'frontend'
+                     and r['result']['kind'] == 'Deployment'][0]
+    assert _container(frontend_diff['before'])['image'].endswith('/frontend:v0.10.5')
+    assert _container(frontend_diff['after'])['image'].endswith('/frontend:v0.10.6')
+    assert _get(api, 'Deployment', 'frontend', api_version='apps/v1')['metadata']['resourceVersion'] == before
+
+    # cartservice moves to a VM, the load generator comes on: what the role made for cartservice goes.
+    moved = boutique(vm_services=['productcatalogservice', 'cartservice'], loadgenerator=True)
+    assert moved.changed() > 0
+    assert _names(api, 'Deployment', api_version='apps/v1') == IN_CLUSTER - {'cartservice'} | {'loadgenerator'}
+    assert _get(api, 'Service', 'cartservice') is None and _get(api, 'ServiceAccount', 'cartservice') is None
+    loadgenerator = _get(api, 'Deployment', 'loadgenerator', api_version='apps/v1')
+    assert _env(loadgenerator) == {'FRONTEND_ADDR': 'frontend:80', 'USERS': '10', 'RATE': '1'}
+    assert 'ports' not in _container(loadgenerator) and _get(api, 'Service', 'loadgenerator') is None
+
+    removed = boutique(state='absent')
+    assert removed.changed() > 0
+    for kind, api_version in (('Deployment', 'apps/v1'), ('Service', 'v1'), ('ServiceAccount', 'v1'),
+                              ('Gateway', 'networking.istio.io/v1'), ('VirtualService', 'networking.istio.io/v1')):
+        assert _names(api, kind, api_version=api_version) == set(), kind
+    assert _get(api, 'Service', 'productcatalogservice') is not None, "mesh_add_vm's Service stays"
+    assert 'istio-injection' not in _get(api, 'Namespace', 'default', namespace=None)['metadata']['labels']
+    assert boutique(state='absent').changed() == 0
+
+
+def test_check_mode_on_a_new_namespace_then_create_and_delete_it(boutique, istio_api):
+    api = istio_api
+    checked = boutique(check=True, namespace='shop')
+    assert checked.changed() == 1, 'the namespace; nothing in it can be dry-run before it exists'
+    assert 'cannot be dry-run' in checked.task(ROLE + 'Say what check mode cannot predict')['msg']
+    assert _get(api, 'Namespace', 'shop', namespace=None) is None
+
+    created = boutique(namespace='shop', istio_revision='canary', ingress=False)
+    labels = _get(api, 'Namespace', 'shop', namespace=None)['metadata']['labels']
+    assert labels['istio.io/rev'] == 'canary' and 'istio-injection' not in labels
+    assert labels['app.kubernetes.io/managed-by'] == 'meshbridge.istio_vm.online_boutique'
+    assert _names(api, 'Deployment', 'shop', 'apps/v1') == IN_CLUSTER | {'productcatalogservice'}
+    assert _names(api, 'Gateway', 'shop', 'networking.istio.io/v1') == set()
+    assert created.changed() > 0
+
+    boutique(namespace='shop', state='absent')
+    assert _get(api, 'Namespace', 'shop', namespace=None) is None, 'the role created it, so the role deletes it'
+
+
+def test_a_revision_removes_an_injection_label_someone_else_set(boutique, istio_api):
+    api = istio_api
+    namespaces = api.resources.get(api_version='v1', kind='Namespace')
+    namespaces.create(body={'apiVersion': 'v1', 'kind': 'Namespace',
+                            'metadata': {'name': 'legacy', 'labels': {'istio-injection': 'enabled', 'team': 'shop'}}})
+    boutique(namespace='legacy', istio_revision='canary', vm_services=['productcatalogservice'])
+    labels = _get(api, 'Namespace', 'legacy', namespace=None)['metadata']['labels']
+    assert labels['istio.io/rev'] == 'canary' and 'istio-injection' not in labels and labels['team'] == 'shop'
+
+    boutique(namespace='legacy', state='absent')
+    labels = _get(api, 'Namespace', 'legacy', namespace=None)['metadata']['labels']
+    assert 'istio.io/rev' not in labels and labels['team'] == 'shop', 'kept, with what others set'
+
+
+@pytest.mark.parametrize('variables, message', [
+    ({'vm_services': ['productcatalogservice', 'inventoryservice']},
+     'online_boutique_vm_services must be one or more of: frontend, adservice, currencyservice, cartservice, '
+     'redis-cart, recommendationservice, checkoutservice, emailservice, paymentservice, shippingservice, '
+     'productcatalogservice. Got no match for: inventoryservice'),
+    ({'namespace': 'Shop_1'}, 'online_boutique_namespace (Shop_1) and online_boutique_istio_revision () must be '
+                              'DNS-1123 labels'),
+])
+def test_bad_input_is_refused_before_anything_changes(boutique, istio_api, variables, message):
+    failed = boutique(expect_failure=True, **variables)
+    assert failed.changed() == 0
+    assert message in failed.report['plays'][0]['tasks'][-1]['hosts']['localhost']['msg']
+    assert _names(istio_api, 'Deployment', api_version='apps/v1', selector='') == set()
+    assert 'istio-injection' not in (_get(istio_api, 'Namespace', 'default', namespace=None)['metadata'].get('labels') or {})
+
+
+def test_ingress_without_istio_is_refused_before_anything_changes(boutique, api):
+    failed = boutique(expect_failure=True)
+    assert 'no gateways.networking.istio.io CRD: install Istio first' in \
+        failed.task(ROLE + "Check Istio's CRDs are installed before the ingress needs them")['msg']
+    assert 'istio-injection' not in (_get(api, 'Namespace', 'default', namespace=None)['metadata'].get('labels') or {})
+
+
+def test_the_wait_is_bounded_and_names_what_is_not_ready(run_playbook, tmp_path):
+    with running_kube_api(tmp_path / 'slow-kube', deployment_ready_seconds=600) as slow:
+        failed = run_playbook(PLAY, expect_failure=True, extra_vars={
+            'online_boutique_kubeconfig': slow.kubeconfig, 'online_boutique_ingress': False,
+            'online_boutique_vm_services': ['productcatalogservice'], 'online_boutique_wait_timeout': 3})
+    message = failed.task(ROLE + 'Name the Deployments that are not ready')['msg']
+    assert message.startswith('Not rolled out within 3 s in namespace default: adservice, cartservice, ')
+    assert 'productcatalogservice' not in message and 'raise online_boutique_wait_timeout' in message
