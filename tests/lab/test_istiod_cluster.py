@@ -88,7 +88,7 @@ def _east_west_gateway(api):
 
 def _from_controller(vpc, argv, timeout=60):
     return subprocess.run(netns.command(vpc.controller_netns, argv), capture_output=True, text=True, timeout=timeout,
-                           check=False, env=dict(os.environ, PYTHONPATH=REPO))
+                          check=False, env=dict(os.environ, PYTHONPATH=REPO))
 
 
 def test_istiod_serves_vms_at_the_east_west_gateway_address_until_istiod_goes(vpc, cluster, tmp_path):
