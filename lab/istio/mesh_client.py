@@ -28,6 +28,9 @@ POLICY_RESOURCE = 'meshbridge.lab/inbound-policy'
 HEALTH_TYPE_URL = 'istio.io/health'
 _UNHEALTHY_CODE = 500
 DEFAULT_TIMEOUT = 10.0
+# How BoringSSL (inside grpcio) reports a server certificate that the given root does not sign.
+_VERIFY_FAILURES = ('CERTIFICATE_VERIFY_FAILED', 'certificate signature failure', 'unable to get local issuer',
+                    'self-signed certificate', 'self signed certificate')
 
 
 class MeshClientError(Exception):
@@ -75,7 +78,7 @@ def _explain(error, address, server_name):
         return 'istiod rejected the request: %s' % details
     if code == grpc.StatusCode.PERMISSION_DENIED:
         return 'istiod refused: %s' % details
-    if 'CERTIFICATE_VERIFY_FAILED' in details:
+    if any(marker in details for marker in _VERIFY_FAILURES):
         return ('TLS to istiod failed: certificate verify failed (root-cert.pem does not sign istiod\'s certificate '
                 'at %s)' % address)
     if 'Peer name' in details or 'not in peer certificate' in details:

@@ -6,6 +6,7 @@ importable in this process (the lab's istiod, tests).
 """
 
 import atexit
+import importlib
 import os
 import shutil
 import sys
@@ -52,3 +53,14 @@ def importable():
             sys.path.append(out_dir)
             _generated['dir'] = out_dir
         return _generated['dir']
+
+
+MODULES = ('istio_ca_pb2', 'istio_ca_pb2_grpc', 'envoy_core_pb2', 'envoy_discovery_pb2', 'envoy_discovery_pb2_grpc')
+
+
+def load():
+    """The generated modules by name (see MODULES), plus ``mesh_client`` which needs them; generated if need be."""
+    importable()
+    loaded = {name: importlib.import_module(name) for name in MODULES}
+    loaded['mesh_client'] = importlib.import_module('lab.istio.mesh_client')
+    return loaded
