@@ -205,8 +205,7 @@ def _wait_for(predicate, what, timeout=10.0):
         time.sleep(0.05)
 
 
-def test_a_stream_auto_registers_the_vm_and_its_disconnect_removes_it_after_the_grace_period(mesh_client, istiod,
-                                                                                               api):
+def test_auto_registration_and_removal_after_the_grace_period(mesh_client, istiod, api):
     group = _workload_group(api)
     session = _session(mesh_client, istiod, api)
     try:

@@ -100,7 +100,7 @@ def install_for_istiod(kube, ca_directory, cluster_id='cluster1', trust_domain='
             with open(path, 'rb') as handle:
                 data[name] = base64.b64encode(handle.read()).decode()
         api.create('/api/v1/namespaces/%s/secrets' % ISTIO_NAMESPACE,
-                {'metadata': {'name': 'cacerts'}, 'type': 'Opaque', 'data': data})
+                   {'metadata': {'name': 'cacerts'}, 'type': 'Opaque', 'data': data})
         suffix = '-' + revision if revision else ''
         api.create('/api/v1/namespaces/%s/configmaps' % ISTIO_NAMESPACE, {
             'metadata': {'name': 'istio' + suffix},
