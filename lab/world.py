@@ -3,7 +3,8 @@
 ``python -m lab up`` runs a ``World`` in a background process; ``python -m lab down`` stops it and removes every
 namespace, process, mount and file it made. The GCP stand-in owns the resources; the backends here make them real:
 a cluster becomes a Kubernetes API stand-in at its endpoint plus a network namespace with its node, pod and
-LoadBalancer addresses; an instance becomes a systemd-nspawn VM (``lab.vms.Fleet``).
+LoadBalancer addresses, and istiod's VM-facing end at the east-west gateway's address once Istio is installed;
+an instance becomes a systemd-nspawn VM (``lab.vms.Fleet``).
 """
 
 import json
@@ -14,6 +15,7 @@ import threading
 from lab.gcp import service
 from lab.gcp.backends import BackendError, ClusterBackend
 from lab.internet.client import write_env_file
+from lab.istio.istiod.supervisor import ClusterIstiod
 from lab.istio.release_host import ReleaseHost
 from lab.kube.server import KubeApiServer
 from lab.net import addresses
@@ -49,7 +51,8 @@ class GoogleTokenAuthenticator:
 
 
 class KubeClusters(ClusterBackend):
-    """GKE clusters as Kubernetes API stand-ins on ``<endpoint>:443`` with their network namespaces on the VPC."""
+    """GKE clusters as Kubernetes API stand-ins on ``<endpoint>:443`` with their network namespaces on the VPC, and
+    each cluster's istiod end (lab.istio.istiod.supervisor)."""
 
     def __init__(self, state_dir, vpc, deployment_ready_seconds=2.0):
         self.state_dir = state_dir
@@ -57,6 +60,7 @@ class KubeClusters(ClusterBackend):
         self.deployment_ready_seconds = deployment_ready_seconds
         self.authority = None           # the GCP stand-in's TokenAuthority, set once it exists
         self._servers = {}
+        self._istiods = {}
         self._lock = threading.Lock()
 
     def create_cluster(self, spec):
@@ -73,11 +77,15 @@ class KubeClusters(ClusterBackend):
             raise
         with self._lock:
             self._servers[spec.name] = server
+            self._istiods[spec.name] = ClusterIstiod(server, network.netns).start()
         return server.ca.cert_pem.decode()
 
     def delete_cluster(self, spec):
         with self._lock:
             server = self._servers.pop(spec.name, None)
+            istiod = self._istiods.pop(spec.name, None)
+        if istiod is not None:
+            istiod.stop()
         if server is not None:
             server.stop()
         try:
@@ -89,6 +97,9 @@ class KubeClusters(ClusterBackend):
     def stop(self):
         with self._lock:
             servers, self._servers = list(self._servers.values()), {}
+            istiods, self._istiods = list(self._istiods.values()), {}
+        for istiod in istiods:
+            istiod.stop()
         for server in servers:
             server.stop()
 

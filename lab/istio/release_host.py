@@ -1,5 +1,8 @@
-"""Istio's release downloads behind the lab internet, at the real URL:
-``https://github.com/istio/istio/releases/download/<version>/istio-<version>-linux-amd64.tar.gz`` (and ``.sha256``).
+"""Istio's release downloads behind the lab internet, at the real URLs:
+
+- ``https://github.com/istio/istio/releases/download/<version>/istio-<version>-linux-amd64.tar.gz`` (and ``.sha256``);
+- ``https://storage.googleapis.com/istio-release/releases/<version>/deb/istio-sidecar.deb`` (and ``.sha256``), the
+  VM sidecar package (``lab.istio.sidecar.build``).
 
 Simplified: github.com answers a release download with a redirect to objects.githubusercontent.com; the lab serves
 the file directly (clients follow redirects either way). Only the versions the lab built exist; any other path is a
@@ -12,9 +15,18 @@ import posixpath
 import shutil
 
 from lab.istio import release
+from lab.istio.sidecar import build as sidecar_build
 from lab.internet.tls import TLSServer
 
+GITHUB = 'github.com'
+GCS = 'storage.googleapis.com'
 DOWNLOAD_PREFIX = '/istio/istio/releases/download/'
+DEB_PREFIX = '/istio-release/releases/'
+# Per host: the path prefix, and the layout below it as (number of parts, the parts that are fixed words).
+_ROUTES = {
+    GITHUB: (DOWNLOAD_PREFIX, 2, {}),                       # <version>/<file>
+    GCS: (DEB_PREFIX, 3, {1: 'deb'}),                       # <version>/deb/<file>
+}
 
 
 class _Handler(http.server.BaseHTTPRequestHandler):
@@ -33,12 +45,18 @@ class _Handler(http.server.BaseHTTPRequestHandler):
             self.wfile.write(body)
 
     def _file(self):
-        """The file a request path names under the release tree, or None (also for any path that climbs out)."""
-        path = self.path.split('?', 1)[0]
-        if not path.startswith(DOWNLOAD_PREFIX):
+        """The file a request names under the release tree, or None (also for any path that climbs out)."""
+        host = (self.headers.get('Host') or '').rsplit(':', 1)[0].lower()
+        if host not in _ROUTES:
             return None
-        parts = posixpath.normpath(path[len(DOWNLOAD_PREFIX):]).split('/')
-        if len(parts) != 2 or any(part in ('', '.', '..') for part in parts):
+        prefix, depth, fixed = _ROUTES[host]
+        path = self.path.split('?', 1)[0]
+        if not path.startswith(prefix):
+            return None
+        parts = posixpath.normpath(path[len(prefix):]).split('/')
+        if len(parts) != depth or any(part in ('', '.', '..') for part in parts):
+            return None
+        if any(parts[index] != word for index, word in fixed.items()):
             return None
         candidate = os.path.join(self.server.release_root, *parts)
         return candidate if os.path.isfile(candidate) else None
@@ -60,12 +78,15 @@ class _Handler(http.server.BaseHTTPRequestHandler):
 
 
 class ReleaseHost:
-    """github.com's Istio release downloads for ``versions``, built into ``directory``."""
+    """Istio's release downloads (github.com) and VM packages (storage.googleapis.com) for ``versions``, built
+    into ``directory`` (``<version>/<archive>``, ``<version>/deb/istio-sidecar.deb``)."""
 
     def __init__(self, ca, directory, versions, python=None):
         release.build_tree(directory, versions, python)
+        for version in versions:
+            sidecar_build.build(os.path.join(directory, version, 'deb'), version)
         self.versions = list(versions)
-        self.tls = TLSServer(ca, 'github', ['github.com'], _Handler)
+        self.tls = TLSServer(ca, 'istio-releases', [GITHUB, GCS], _Handler)
         self.tls.httpd.release_root = directory
 
     def register(self, registry):

@@ -19,10 +19,11 @@ from lab.net.commands import run
 SUITE = 'bookworm'
 MIRROR = 'http://deb.debian.org/debian'
 # What a GCE Debian 12 image offers Ansible and the sidecar role: systemd, sshd, python3 with apt bindings (the
-# apt module cannot fetch them: VMs have no internet), sudo for become, iproute2, curl and certificates.
+# apt module cannot fetch them: VMs have no internet), sudo for become, iproute2, curl and certificates (which brings
+# openssl, the sidecar agent's key and CSR tool), and iptables, which Istio's istio-start.sh runs for traffic capture.
 PACKAGES = (
     'systemd', 'systemd-sysv', 'dbus', 'openssh-server', 'python3', 'python3-apt', 'sudo', 'iproute2',
-    'ca-certificates', 'curl', 'procps',
+    'ca-certificates', 'curl', 'procps', 'iptables',
 )
 # Bump when the preparation below changes what a built root contains.
 _LAYOUT_VERSION = 1

@@ -3,7 +3,8 @@
 The root is an overlay on the cached base root (lower, shared, never written) with this VM's changes in
 ``upper``; systemd boots in it inside netns ``<prefix>vm-<name>``. nspawn is told not to register with or move
 into a host systemd (there is none here: the host's PID 1 is not systemd) and to leave the console passive, so it
-needs no terminal. SIGTERM to nspawn powers the VM off cleanly.
+needs no terminal. SIGTERM to nspawn powers the VM off cleanly. Its root keeps CAP_NET_ADMIN (a GCE VM's root has
+it): the Istio sidecar's start script sets up iptables capture in the VM's network namespace.
 """
 
 import os
@@ -25,6 +26,7 @@ def nspawn_argv(root, machine, namespace):
         f'--directory={root}', f'--machine={machine}',
         f'--network-namespace-path={netns.netns_path(namespace)}',
         '--console=passive', '--resolv-conf=off', '--timezone=off', '--link-journal=no',
+        '--capability=CAP_NET_ADMIN',
     ]
 
 

@@ -3,10 +3,7 @@
     python -m lab.workloads.productcatalog.build --output DIR [--catalog FILE] [--version V] [--wheelhouse DIR]
 
 The VM has no grpcio or protobuf, and grpcio is not pure Python, so the artifact vendors binary wheels built for
-the VM's interpreter: CPython 3.11 on x86_64 glibc (Debian 12 "bookworm" ships Python 3.11 and glibc 2.36, which
-manylinux2014 wheels support). The vendored versions are the ones this build environment runs, so the stubs
-generated here by grpc_tools match the runtime that loads them. Wheels are downloaded from PyPI once into the
-wheelhouse and reused offline afterwards.
+the VM's interpreter (``lab.vm_wheels``).
 
 Layout (extract into the install directory, e.g. /opt/productcatalogservice):
     bin/productcatalogservice   entry point (``launcher.py`` with a shebang)
@@ -20,57 +17,25 @@ artifact: the vm_workload role writes it, because port, environment and user bel
 """
 
 import argparse
-import glob
 import gzip
-import importlib.metadata
 import io
 import json
 import os
 import shutil
-import subprocess
-import sys
 import tarfile
 import tempfile
 
+from lab import vm_wheels
 from lab.workloads.productcatalog import stubs
 
 NAME = 'productcatalogservice'
 HERE = os.path.dirname(os.path.abspath(__file__))
 DEFAULT_CATALOG = os.path.join(HERE, 'products.json')
-DEFAULT_WHEELHOUSE = os.path.join(os.path.expanduser('~'), '.cache', 'meshbridge-lab', 'wheels')
-
-# The VM's interpreter (Debian 12): the wheels pip may pick for it.
-TARGET_PIP_ARGS = ['--platform', 'manylinux2014_x86_64', '--python-version', '3.11', '--implementation', 'cp',
-                   '--abi', 'cp311', '--only-binary', ':all:', '--no-deps']
 # What server.py imports at run time, with grpcio's own requirement.
 VENDORED = ('grpcio', 'protobuf', 'typing-extensions')
 
 # Every member gets this timestamp (2023-11-14) so the tarball does not change between identical builds.
 MTIME = 1700000000
-
-
-def _pins():
-    return ['%s==%s' % (name, importlib.metadata.version(name)) for name in VENDORED]
-
-
-def _has_wheel(wheelhouse, pin):
-    name, version = pin.split('==')
-    return bool(glob.glob(os.path.join(wheelhouse, '%s-%s-*.whl' % (name.replace('-', '_'), version))))
-
-
-def _pip(*args):
-    subprocess.run([sys.executable, '-m', 'pip', '--disable-pip-version-check', '-q'] + list(args), check=True)
-
-
-def vendor(target_dir, wheelhouse):
-    """Install the VM's wheels into ``target_dir``; downloads only the ones missing from ``wheelhouse``."""
-    pins = _pins()
-    missing = [pin for pin in pins if not _has_wheel(wheelhouse, pin)]
-    if missing:
-        _pip('download', '-d', wheelhouse, *(TARGET_PIP_ARGS + missing))
-    _pip('install', '--no-index', '--find-links', wheelhouse, '--target', target_dir, '--no-compile',
-         *(TARGET_PIP_ARGS + pins))
-    return pins
 
 
 def _stage(staging, catalog, version, wheelhouse):
@@ -83,8 +48,8 @@ def _stage(staging, catalog, version, wheelhouse):
         launcher = '#!/usr/bin/python3 -I\n' + source.read()
     with open(os.path.join(staging, 'bin', NAME), 'w', encoding='utf-8') as entry:
         entry.write(launcher)
-    pins = vendor(os.path.join(staging, 'vendor'), wheelhouse)
-    manifest = {'name': NAME, 'version': version, 'python': 'cp311-manylinux2014_x86_64', 'vendored': pins}
+    pins = vm_wheels.vendor(os.path.join(staging, 'vendor'), VENDORED, wheelhouse)
+    manifest = {'name': NAME, 'version': version, 'python': vm_wheels.TARGET_TAG, 'vendored': pins}
     with open(os.path.join(staging, 'ARTIFACT.json'), 'w', encoding='utf-8') as handle:
         json.dump(manifest, handle, indent=2, sort_keys=True)
         handle.write('\n')
@@ -113,7 +78,7 @@ def _write_tarball(staging, path):
         compressed.write(buffer.getvalue())
 
 
-def build(output_dir, catalog=DEFAULT_CATALOG, version='0.1.0', wheelhouse=DEFAULT_WHEELHOUSE):
+def build(output_dir, catalog=DEFAULT_CATALOG, version='0.1.0', wheelhouse=vm_wheels.DEFAULT_WHEELHOUSE):
     """Build ``<output_dir>/productcatalogservice-<version>.tar.gz``; returns its path."""
     os.makedirs(output_dir, exist_ok=True)
     os.makedirs(wheelhouse, exist_ok=True)
@@ -130,7 +95,7 @@ def main():
     parser.add_argument('--output', required=True, help='directory for the tarball')
     parser.add_argument('--catalog', default=DEFAULT_CATALOG, help='products JSON to ship (default: the lab catalog)')
     parser.add_argument('--version', default='0.1.0')
-    parser.add_argument('--wheelhouse', default=DEFAULT_WHEELHOUSE, help='cache of the wheels vendored for the VM')
+    parser.add_argument('--wheelhouse', default=vm_wheels.DEFAULT_WHEELHOUSE, help='cache of the wheels vendored for the VM')
     args = parser.parse_args()
     print(build(args.output, args.catalog, args.version, args.wheelhouse))
 

@@ -1,0 +1,73 @@
+"""The few Kubernetes API calls istiod makes, over HTTPS with a bearer token, as istiod's client-go does."""
+
+import requests
+
+ISTIO_NAMESPACE = 'istio-system'
+NETWORKING = '/apis/networking.istio.io/v1'
+SECURITY = '/apis/security.istio.io/v1'
+
+
+class KubeError(Exception):
+    """The API answered with an error status; ``code`` is the HTTP status, the message the Status message."""
+
+    def __init__(self, code, message):
+        super().__init__(message)
+        self.code = code
+
+
+class KubeApi:
+    """JSON requests to ``url`` (``https://host:port``), trusting ``ca_path``, authenticated with ``token``."""
+
+    def __init__(self, url, ca_path, token, timeout=10.0):
+        self.url = url
+        self.timeout = timeout
+        self._ca_path = ca_path
+        self._session = requests.Session()
+        # The cluster's API is reached directly, never through a proxy or another CA bundle from the environment.
+        self._session.trust_env = False
+        self._session.headers.update({'Authorization': 'Bearer ' + token, 'User-Agent': 'pilot-discovery/lab'})
+
+    def _call(self, method, path, body=None, content_type='application/json'):
+        headers = {'Content-Type': content_type} if body is not None else {}
+        response = self._session.request(method, self.url + path, json=body, headers=headers, timeout=self.timeout,
+                                         verify=self._ca_path)
+        payload = response.json() if response.content else {}
+        if response.status_code >= 400:
+            raise KubeError(response.status_code, payload.get('message') or response.reason)
+        return payload
+
+    def get(self, path):
+        """The object at ``path``, or None when the API says 404."""
+        try:
+            return self._call('GET', path)
+        except KubeError as exc:
+            if exc.code == 404:
+                return None
+            raise
+
+    def items(self, path):
+        listed = self.get(path)
+        return (listed or {}).get('items') or []
+
+    def create(self, path, body):
+        return self._call('POST', path, body)
+
+    def replace(self, path, body):
+        return self._call('PUT', path, body)
+
+    def delete(self, path, preconditions=None):
+        body = {'kind': 'DeleteOptions', 'apiVersion': 'v1', 'preconditions': preconditions} if preconditions else None
+        try:
+            self._call('DELETE', path, body)
+        except KubeError as exc:
+            if exc.code != 404:
+                raise
+
+    def review_token(self, token, audiences):
+        """A TokenReview's status for ``token`` and ``audiences``."""
+        review = {'apiVersion': 'authentication.k8s.io/v1', 'kind': 'TokenReview',
+                  'spec': {'token': token, 'audiences': list(audiences)}}
+        return self._call('POST', '/apis/authentication.k8s.io/v1/tokenreviews', review).get('status') or {}
+
+    def close(self):
+        self._session.close()
