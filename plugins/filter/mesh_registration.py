@@ -11,14 +11,14 @@ short_description: How one VM of the VM list joins the mesh
 version_added: 0.1.0
 author: meshbridge maintainers (@meshbridge)
 description:
-  - Turns one entry of the VM list (C(gce_vm_instances): a name and the services the VM runs, each with a name and
+  - Turns one entry of the VM list C(gce_vm_instances) (a name and the services the VM runs, each with a name and
     a port) into the arguments of M(meshbridge.istio_vm.mesh_add_vm) for that VM.
   - A VM runs one sidecar with one identity, so it is one WorkloadGroup named after the VM, with its own service
     account (a VM receives only its own identity). Each of its services gets a Kubernetes Service of the service's
     name selecting the VM, so clients in the cluster keep calling C(productcatalogservice:3550) as before.
 options:
   _input:
-    description: One VM entry, C({name, services: [{name, port, protocol?}]}).
+    description: One VM entry, a C(name) and C(services), each service a C(name), a C(port) and optionally a C(protocol).
     type: dict
     required: true
 '''
@@ -46,11 +46,11 @@ _value:
       description: The labels the VM's WorkloadEntry carries and the Services select (C(app) = the VM's name).
       type: dict
     ports:
-      description: One port per distinct service port, C({number, protocol}); protocol C(grpc) unless the service says otherwise.
+      description: One port per distinct service port, with C(number) and C(protocol) (C(grpc) unless the service says otherwise).
       type: list
       elements: dict
     services:
-      description: One C({name, ports}) per service.
+      description: One entry per service, its C(name) and C(ports).
       type: list
       elements: dict
 '''
@@ -62,6 +62,8 @@ def mesh_registration(vm):
     try:
         name = vm['name']
         services = vm['services']
+        if not services:
+            raise ValueError('%s has no services' % name)
         ports = {}
         for service in services:
             ports.setdefault(int(service['port']), service.get('protocol') or 'grpc')
