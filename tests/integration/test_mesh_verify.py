@@ -1,0 +1,258 @@
+"""The mesh_verify role through real ansible-playbook: against the Kubernetes stand-in (Istio's CRDs, a Service and
+the WorkloadEntry istiod would auto-register, created with kubectl) and the lab's productcatalogservice serving mutual
+TLS with a SPIFFE-only certificate from the mesh CA, as a VM's sidecar does. It passes; then each way the mesh can be
+broken fails the check that names it, while the others still run and the report is written."""
+
+import json
+import os
+import threading
+import urllib.parse
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from xml.etree import ElementTree
+
+import pytest
+
+from lab.istio.crds import istio_crds
+from lab.kube.testing import running_kube_api
+from tests.support.kubectl import Kubectl
+from tests.support.mesh_grpc import MeshCA, serving_catalog_mtls
+
+VM_ADDRESS = '127.0.0.1'
+ENTRY = 'productcatalogservice-' + VM_ADDRESS
+ROLE = 'meshbridge.istio_vm.mesh_verify : '
+PLAY = '''
+- hosts: localhost
+  gather_facts: false
+  roles:
+    - role: meshbridge.istio_vm.mesh_verify
+'''
+SERVICE = {
+    'apiVersion': 'v1', 'kind': 'Service',
+    'metadata': {'name': 'productcatalogservice', 'namespace': 'default'},
+    'spec': {'selector': {'app': 'productcatalogservice'},
+             'ports': [{'name': 'grpc-3550', 'port': 3550, 'targetPort': 3550}]},
+}
+
+
+def _entry(labels):
+    """The WorkloadEntry istiod auto-registers for the VM (group productcatalogservice, no network)."""
+    return {
+        'apiVersion': 'networking.istio.io/v1', 'kind': 'WorkloadEntry',
+        'metadata': {'name': ENTRY, 'namespace': 'default',
+                     'annotations': {'istio.io/autoRegistrationGroup': 'productcatalogservice'}},
+        'spec': {'address': VM_ADDRESS, 'labels': labels, 'serviceAccount': 'productcatalogservice'},
+    }
+
+
+@pytest.fixture(scope='module')
+def mesh(tmp_path_factory):
+    return MeshCA(tmp_path_factory.mktemp('mesh'))
+
+
+@pytest.fixture(scope='module')
+def catalog_port(mesh, tmp_path_factory):
+    with serving_catalog_mtls(mesh, tmp_path_factory.mktemp('stubs')) as port:
+        yield port
+
+
+@pytest.fixture
+def cluster(tmp_path):
+    with running_kube_api(tmp_path / 'kube', deployment_ready_seconds=0.2) as kube:
+        kubectl = Kubectl(kube.kubeconfig, tmp_path)
+        for crd in istio_crds():
+            if crd['spec']['names']['kind'] in ('WorkloadEntry', 'WorkloadGroup'):
+                kubectl.run('apply', '-f', '-', stdin=json.dumps(crd))
+        kubectl.run('apply', '-f', '-', stdin=json.dumps(SERVICE))
+        yield kube, kubectl
+
+
+def _set_health(kubectl, status, message=None):
+    condition = {'type': 'Healthy', 'status': status, 'lastProbeTime': '2026-11-24T00:00:00Z',
+                 'lastTransitionTime': '2026-11-24T00:00:00Z'}
+    if message:
+        condition['message'] = message
+    kubectl.run('patch', 'workloadentries.networking.istio.io', ENTRY, '-n', 'default', '--subresource=status',
+                '--type=merge', '-p', json.dumps({'status': {'conditions': [condition]}}))
+
+
+@pytest.fixture
+def verify(cluster, mesh, catalog_port, run_playbook, tmp_path):
+    kube = cluster[0]
+
+    def run(expect_failure=False, check=False, **overrides):
+        variables = {
+            'mesh_verify_kubeconfig': kube.kubeconfig, 'mesh_verify_context': 'lab',
+            'mesh_verify_vms': [{'name': 'istio-gce', 'services': [{'name': 'productcatalogservice', 'port': catalog_port}]}],
+            'mesh_verify_vm_addresses': {'istio-gce': {'internal': VM_ADDRESS, 'external': ''}},
+            'mesh_verify_ca_dir': mesh.dir, 'mesh_verify_istiod_address': '10.168.8.1',
+            'mesh_verify_report_dir': str(tmp_path / 'report'), 'mesh_verify_timeout': 4,
+            'mesh_verify_plaintext_timeout': 2,
+        }
+        variables.update(overrides)
+        return run_playbook(PLAY, extra_vars=variables, expect_failure=expect_failure, check=check)
+    return run
+
+
+def _report(tmp_path):
+    return (tmp_path / 'report' / 'mesh-verify-report.txt').read_text()
+
+
+def _failure(result):
+    return result.task(ROLE + 'Fail when a check failed')['msg']
+
+
+def test_a_healthy_vm_in_the_mesh_passes_and_is_reported(verify, cluster, tmp_path):
+    kubectl = cluster[1]
+    kubectl.run('apply', '-f', '-', stdin=json.dumps(_entry({'app': 'productcatalogservice', 'version': 'v1'})))
+    _set_health(kubectl, 'True')
+
+    first = verify()
+    report = _report(tmp_path)
+    assert 'PASSED   WorkloadEntry' in report and 'default/%s address 127.0.0.1, Healthy=True' % ENTRY in report
+    assert 'PASSED   Service selects VM' in report
+    assert 'PASSED   mTLS call' in report and '9 products' in report
+    assert 'server spiffe://cluster.local/ns/default/sa/productcatalogservice' in report
+    assert 'PASSED   cleartext refused' in report
+    assert 'SKIPPED  storefront' in report and 'mesh_verify_storefront_url is not set' in report
+    assert 'SKIPPED  Kiali graph' in report
+    assert 'Result: 4 passed, 0 failed, 2 skipped' in report
+    shown = first.task(ROLE + 'Show the report')['msg']
+    assert 'Checks' in shown
+
+    svg = ElementTree.parse(str(tmp_path / 'report' / 'mesh-topology.svg')).getroot()
+    texts = [element.text for element in svg.iter('{http://www.w3.org/2000/svg}text')]
+    assert 'VM istio-gce 127.0.0.1' in texts and 'WorkloadEntry passed' in texts
+    assert any(text.startswith('mTLS :') and text.endswith('passed') for text in texts)
+
+    assert verify().changed() == 0
+    assert verify(check=True).changed() == 0
+
+
+def test_a_missing_entry_fails_and_names_it(verify, tmp_path):
+    failed = verify(expect_failure=True)
+    message = _failure(failed)
+    assert 'WorkloadEntry istio-gce/productcatalogservice: no WorkloadEntry %s' % ENTRY in message
+    assert "has the VM's sidecar connected to istiod?" in message
+    assert 'Service selects VM istio-gce/productcatalogservice: cannot tell' in message
+    # The calls still ran: the server is up, so they pass, and the report says so.
+    assert 'PASSED   mTLS call' in _report(tmp_path)
+
+
+def test_an_unhealthy_entry_fails_with_its_message(verify, cluster):
+    kubectl = cluster[1]
+    kubectl.run('apply', '-f', '-', stdin=json.dumps(_entry({'app': 'productcatalogservice'})))
+    _set_health(kubectl, 'False', 'Get "http://10.168.0.20:3550/": connection refused')
+    message = _failure(verify(expect_failure=True))
+    assert 'Healthy=False: Get "http://10.168.0.20:3550/": connection refused' in message
+    assert '1 mesh check(s) failed' in message
+
+
+def test_a_service_that_does_not_select_the_entry_fails(verify, cluster):
+    kubectl = cluster[1]
+    kubectl.run('apply', '-f', '-', stdin=json.dumps(_entry({'app': 'productcatalog', 'version': 'v1'})))
+    message = _failure(verify(expect_failure=True))
+    assert ('Service selects VM istio-gce/productcatalogservice: Service default/productcatalogservice selector '
+            '{"app": "productcatalogservice"} does not match the labels of %s' % ENTRY) in message
+
+
+def test_a_client_certificate_from_another_root_fails_the_mtls_call(verify, cluster, tmp_path):
+    kubectl = cluster[1]
+    kubectl.run('apply', '-f', '-', stdin=json.dumps(_entry({'app': 'productcatalogservice'})))
+    stranger = MeshCA(tmp_path / 'other-mesh')
+    message = _failure(verify(expect_failure=True, mesh_verify_ca_dir=stranger.dir))
+    assert 'mTLS call istio-gce/productcatalogservice: hipstershop.ProductCatalogService/ListProducts as ' \
+           'spiffe://cluster.local/ns/default/sa/frontend' in message
+    assert "the server's certificate does not verify against ca_path" in message
+    assert 'cleartext refused' not in message
+
+
+@pytest.mark.parametrize('overrides, text', [
+    ({'mesh_verify_vm_addresses': {}}, 'mesh_verify_vms entry istio-gce: give its address'),
+    ({'mesh_verify_ca_dir': ''}, 'mesh_verify_ca_dir is empty'),
+    ({'mesh_verify_storefront_url': 'shop.example.com'}, 'mesh_verify_storefront_url (shop.example.com)'),
+])
+def test_bad_settings_are_refused_before_any_check(verify, tmp_path, overrides, text):
+    failed = verify(expect_failure=True, **overrides)
+    assert text in json.dumps(failed.report)
+    assert not os.path.exists(tmp_path / 'report')
+
+
+class _Shop(BaseHTTPRequestHandler):
+    """A test double of the Online Boutique frontend and Kiali's graph API, holding the routes, form fields, session
+    cookie and bearer token the real ones require (ref: the frontend's handlers, Kiali's API); everything else is 404."""
+
+    checkout_page = b'<h3>Your order is complete!</h3><p>Confirmation # 1d2e</p>'
+    token = 'kiali-token'
+    required_checkout = ('email', 'street_address', 'zip_code', 'city', 'state', 'country', 'credit_card_number',
+                         'credit_card_expiration_month', 'credit_card_expiration_year', 'credit_card_cvv')
+
+    def log_message(self, *args):  # the test reads results, not access logs
+        pass
+
+    def _send(self, status, body=b'', headers=()):
+        self.send_response(status)
+        for name, value in headers:
+            self.send_header(name, value)
+        self.send_header('Content-Length', str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def _session(self):
+        return 'shop_session-id=s1' in (self.headers.get('Cookie') or '')
+
+    def do_GET(self):  # noqa: N802 (http.server's naming)
+        if self.path == '/':
+            self._send(200, b'<a href="/product/OLJCESPC7Z">Sunglasses</a>', [('Set-Cookie', 'shop_session-id=s1; Path=/')])
+        elif self.path == '/product/OLJCESPC7Z' and self._session():
+            self._send(200, b'<h2>Sunglasses</h2>')
+        elif self.path == '/kiali/api/namespaces/graph?namespaces=default&graphType=workload':
+            if self.headers.get('Authorization') != 'Bearer ' + self.token:
+                self._send(401, b'Unauthorized')
+                return
+            graph = {'elements': {'nodes': [
+                {'data': {'id': 'a', 'nodeType': 'workload', 'workload': 'frontend'}},
+                {'data': {'id': 'b', 'nodeType': 'workload', 'workload': 'productcatalogservice',
+                          'hasWorkloadEntry': [{'name': ENTRY}]}}], 'edges': []}}
+            self._send(200, json.dumps(graph).encode(), [('Content-Type', 'application/json')])
+        else:
+            self._send(404)
+
+    def do_POST(self):  # noqa: N802
+        form = urllib.parse.parse_qs(self.rfile.read(int(self.headers.get('Content-Length', 0))).decode())
+        if self.path == '/cart' and self._session() and form.get('product_id') == ['OLJCESPC7Z'] and form.get('quantity') == ['1']:
+            self._send(302, headers=[('Location', '/cart')])
+        elif self.path == '/cart/checkout' and self._session() and all(form.get(name) for name in self.required_checkout):
+            self._send(200, self.checkout_page)
+        else:
+            self._send(400 if self.path.startswith('/cart') else 404)
+
+
+@pytest.fixture
+def shop():
+    server = ThreadingHTTPServer(('127.0.0.1', 0), _Shop)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield 'http://127.0.0.1:%d' % server.server_address[1]
+    server.shutdown()
+    server.server_close()
+
+
+def test_storefront_and_kiali_checks_when_their_urls_are_given(verify, cluster, shop, tmp_path, monkeypatch):
+    kubectl = cluster[1]
+    kubectl.run('apply', '-f', '-', stdin=json.dumps(_entry({'app': 'productcatalogservice', 'version': 'v1'})))
+    urls = {'mesh_verify_storefront_url': shop + '/', 'mesh_verify_kiali_url': shop + '/kiali',
+            'mesh_verify_kiali_token': _Shop.token, 'mesh_verify_grpc_check': False}
+    passed = verify(**urls)
+    report = _report(tmp_path)
+    for check in ('storefront home', 'storefront product page', 'storefront add to cart', 'storefront checkout',
+                  'Kiali graph'):
+        assert 'PASSED   %s' % check in report, report
+    assert 'order confirmation shown' in report and 'productcatalogservice (%s)' % ENTRY in report
+    assert 'SKIPPED  mTLS call' in report and 'mesh_verify_grpc_check is false' in report
+    assert _Shop.token not in json.dumps(passed.report), 'the Kiali token is never shown'
+
+    monkeypatch.setattr(_Shop, 'checkout_page', b'<h3>Something went wrong</h3>')
+    failed = _failure(verify(expect_failure=True, **dict(urls, mesh_verify_kiali_token='wrong')))
+    assert 'storefront checkout %s/cart/checkout: HTTP 200, no order confirmation on the page' % shop in failed
+    assert "Kiali graph default: HTTP 401 from Kiali's graph API" in failed
+    assert '2 mesh check(s) failed' in failed
