@@ -115,6 +115,18 @@ def test_istiod_serves_a_certificate_for_its_service_name_from_the_intermediate(
     assert names.get_values_for_type(x509.DNSName) == [SERVER_NAME]
 
 
+def test_a_revision_adds_its_service_name(kube, tmp_path):
+    paths = istiod_testing.install_for_istiod(kube, str(tmp_path / 'ca'), cluster_id=CLUSTER, revision='canary')
+    with istiod_testing.running_istiod(kube) as istiod:
+        host, port = istiod.address.split(':')
+        for name in (SERVER_NAME, 'istiod-canary.istio-system.svc'):
+            shown = subprocess.run(['openssl', 's_client', '-connect', '%s:%s' % (host, port), '-servername', name,
+                                    '-alpn', 'h2', '-CAfile', paths['root-cert.pem'], '-verify_hostname', name,
+                                    '-verify_return_error'], input='', capture_output=True, text=True, timeout=30,
+                                   check=False)
+            assert 'Verify return code: 0 (ok)' in shown.stdout, name + shown.stdout + shown.stderr
+
+
 def _first_pem(text):
     begin, end = '-----BEGIN CERTIFICATE-----', '-----END CERTIFICATE-----'
     start = text.index(begin)
@@ -265,20 +277,20 @@ def test_health_reports_set_the_healthy_condition_when_the_group_has_a_probe(mes
         session.close()
 
 
-def test_health_reports_are_ignored_without_a_probe(mesh_client, istiod, api):
-    _workload_group(api)
-    session = _session(mesh_client, istiod, api)
-    try:
-        session.start()
-        session.report_health(False, 'down')
-        # A later stream event proves the report was processed: the entry stays without a Healthy condition.
-        session.report_health(True)
-        time_limit = time.monotonic() + 1.0
-        while time.monotonic() < time_limit:
-            assert not (_entry(api).get('status') or {}).get('conditions')
-            time.sleep(0.1)
-    finally:
-        session.close()
+def test_health_reports_are_ignored_without_a_probe(mesh_client, kube, plug_in_ca, api):
+    logged = []
+    with istiod_testing.running_istiod(kube, log=logged.append) as istiod:
+        _workload_group(api)
+        session = _session(mesh_client, istiod, api)
+        try:
+            session.start()
+            session.report_health(False, 'down')
+            _wait_for(lambda: any('health checks are not enabled' in line for line in logged), 'the report to be handled')
+            entry = _entry(api)
+            assert 'proxy.istio.io/health-checks-enabled' not in entry['metadata']['annotations']
+            assert not (entry.get('status') or {}).get('conditions')
+        finally:
+            session.close()
 
 
 def _peer_authentication(api, namespace, name, mode, selector=None):

@@ -109,7 +109,11 @@ class WorkloadEntries:
         else:
             self._check_control(proxy, existing)
             self._mark_connected(existing, connected_at)
-            self.kube.replace(self._path(proxy.namespace, name), existing)
+            try:
+                self.kube.replace(self._path(proxy.namespace, name), existing)
+            except KubeError as exc:
+                raise RegistrationError('UNKNOWN', 'failed updating WorkloadEntry %s/%s err: %s' % (
+                    proxy.namespace, name, exc)) from None
         with self._lock:
             key = (proxy.namespace, name)
             self._connections[key] = self._connections.get(key, 0) + 1

@@ -21,7 +21,7 @@ from lab.istio.istiod import ca as ca_module
 from lab.istio.istiod import policy
 from lab.istio.istiod.auth import AuthError, TokenAuthenticator, certificate_identities, parse_spiffe_id
 from lab.istio.istiod.front import TlsFront
-from lab.istio.istiod.kube import ISTIO_NAMESPACE
+from lab.istio.istiod.kube import ISTIO_NAMESPACE, KubeError
 from lab.istio.istiod.registration import DEFAULT_GRACE_SECONDS, Proxy, RegistrationError, WorkloadEntries
 from lab.istio.proto import stubs
 
@@ -153,7 +153,13 @@ class _DiscoveryService:
                 return
             if request.type_url == istiod.mesh_client.HEALTH_TYPE_URL and entry:
                 healthy = not request.HasField('error_detail')
-                istiod.registrations.report_health(proxy, entry, healthy, request.error_detail.message)
+                try:
+                    if not istiod.registrations.report_health(proxy, entry, healthy, request.error_detail.message):
+                        istiod.log('istiod: health report of %s/%s ignored: health checks are not enabled for it' % (
+                            proxy.namespace, entry))
+                except KubeError as exc:
+                    # Logged, not retried (istiod's health controller retries a few times); the stream goes on.
+                    istiod.log('istiod: health of %s/%s not recorded: %s' % (proxy.namespace, entry, exc))
 
     @staticmethod
     def _read(request_iterator, incoming):
