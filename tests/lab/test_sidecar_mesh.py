@@ -197,7 +197,15 @@ def test_sidecar_gets_ready_and_registers_the_vm(mesh):
     log = mesh.log()
     assert 'workload certificate for spiffe://cluster.local/ns/shop/sa/catalog valid until' in log
     assert 'inbound mTLS STRICT' in log
-    entry = mesh.api.get('/apis/networking.istio.io/v1/namespaces/%s/workloadentries/%s-%s' % (NAMESPACE, GROUP_NAME, mesh.address))
+    entry_path = '/apis/networking.istio.io/v1/namespaces/%s/workloadentries/%s-%s' % (NAMESPACE, GROUP_NAME, mesh.address)
+
+    def healthy_entry():
+        entry = mesh.api.get(entry_path) or {}
+        conditions = {item['type']: item['status'] for item in (entry.get('status') or {}).get('conditions') or []}
+        if conditions.get('Healthy') != 'True':
+            raise NotReady('WorkloadEntry conditions: %s' % conditions)
+        return entry
+    entry = wait_for(healthy_entry, timeout=30, what='the auto-registered WorkloadEntry, Healthy from the probe')
     assert entry['spec']['address'] == mesh.address
     assert mesh.run('stat', '-c', '%a %U', '/etc/certs/key.pem', check=True).stdout.strip() == '600 istio-proxy'
 
