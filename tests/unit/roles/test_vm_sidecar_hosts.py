@@ -6,8 +6,6 @@ import re
 
 import pytest
 import yaml
-from ansible.parsing.dataloader import DataLoader
-from ansible.template import Templar, trust_as_template
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
 TASKS = os.path.join(REPO, 'roles', 'vm_sidecar', 'tasks')
@@ -27,6 +25,10 @@ def _task(file_name, name):
 
 
 def _render(text, **variables):
+    # Imported here, not at collection: importing Ansible's controller-side templating changes how module_utils
+    # report warnings, which other unit tests (cert_issuer's) read from module results.
+    from ansible.parsing.dataloader import DataLoader  # pylint: disable=import-outside-toplevel
+    from ansible.template import Templar, trust_as_template  # pylint: disable=import-outside-toplevel
     return Templar(loader=DataLoader(), variables=variables).template(trust_as_template(text))
 
 
