@@ -20,7 +20,7 @@ gcloud auth activate-service-account --key-file "$GCP_SERVICE_ACCOUNT_FILE" --ve
 started=$(date +%s)
 ansible-playbook site.yml -i inventories/lab "$@"
 echo "site.yml on the lab: $(($(date +%s) - started)) s"
-report=$MESHBRIDGE_LAB_STATE/meshbridge/report/report.txt
+report=$MESHBRIDGE_LAB_STATE/meshbridge/report/mesh-verify-report.txt
 if [[ -f $report ]]; then
   cat "$report"
 fi

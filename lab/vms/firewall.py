@@ -159,8 +159,10 @@ def render(rules, instance, instances=()):
         f'table inet {TABLE}',
         f'delete table inet {TABLE}',
         f'table inet {TABLE} {{',
+        # GCE filters before a packet reaches the VM, so the rules must see its original destination port: at
+        # prerouting, ahead of the sidecar's REDIRECT to Envoy (dstnat), not at input after it.
         '  chain ingress {',
-        '    type filter hook input priority filter; policy drop;',
+        '    type filter hook prerouting priority mangle; policy drop;',
         '    iif "lo" accept',
         '    ct state established,related accept',
         '    ct state invalid drop',
