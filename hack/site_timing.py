@@ -19,7 +19,7 @@ import time
 from datetime import datetime
 
 # Tasks that wait for the world, by name (the roles name every waiting task so): task names without role prefix.
-_WAITS = re.compile(r'^(Ensure the GKE cluster is present|Wait\b|Install Istio\b|Ensure Istio\b)')
+_WAITS = re.compile(r"^(Ensure the GKE cluster is present|Wait\b|Ensure Istio runs\b|Ask the agent's readiness endpoint|Ask the gRPC health service)")
 
 
 def _seconds(duration):
