@@ -76,7 +76,7 @@ def _vm_service(api):
     """The Service mesh_add_vm makes for a VM's productcatalogservice, made here with mesh_add_vm's own code."""
     workload = VmWorkload({'name': 'productcatalogservice', 'namespace': 'default',
                            'ports': [{'number': 3550, 'protocol': 'grpc', 'name': None}]})
-    service = workload.service_object()
+    [service] = workload.service_objects()
     return api.resources.get(api_version='v1', kind='Service').server_side_apply(
         body=service, name='productcatalogservice', namespace='default', field_manager='meshbridge').to_dict()
 
