@@ -15,9 +15,10 @@ __metaclass__ = type
 import re
 import socket
 import ssl
-import time
 
-from ansible_collections.meshbridge.istio_vm.plugins.module_utils.grpc_wire import GrpcWireError, authority_of, unary_call
+from ansible_collections.meshbridge.istio_vm.plugins.module_utils.grpc_wire import (
+    GrpcWireError, PollTimeout, authority_of, poll, unary_call,
+)
 from ansible_collections.meshbridge.istio_vm.plugins.module_utils.protobuf_wire import ProtobufWireError, count_field
 
 # Istio's client sidecars offer istio-h2 (mesh mTLS carrying HTTP/2), which a PERMISSIVE inbound listener matches to
@@ -116,25 +117,24 @@ def call_once(host, port, path, context=None, server_name=None, server_identity=
     return result
 
 
-def call_until_ok(host, port, path, timeout=30.0, interval=1.0, min_count=None, **call_options):
+def call_until_ok(host, port, path, timeout=30.0, interval=0.25, min_count=None, **call_options):
     """Call until a reply passes (and, with ``min_count``, counts at least that many records) or ``timeout``
-    seconds pass. Returns the last result with attempts and elapsed; raises GrpcCallError naming the call and the
-    last failure."""
-    started = time.monotonic()
-    attempts, last = 0, 'no attempt'
-    while True:
-        attempts += 1
-        remaining = timeout - (time.monotonic() - started)
+    seconds pass, backing off between attempts. Returns the last result with attempts and elapsed; raises
+    GrpcCallError naming the call and the last failure."""
+    def attempt(call_timeout):
         try:
-            result = call_once(host, port, path, timeout=max(0.1, min(5.0, remaining)), **call_options)
-            if min_count is None or result['count'] >= min_count:
-                result.update(attempts=attempts, elapsed=time.monotonic() - started)
-                return result
-            last = 'the reply holds %d records of field %d, fewer than %d' % (result['count'], call_options['count'],
-                                                                              min_count)
+            result = call_once(host, port, path, timeout=call_timeout, **call_options)
         except (GrpcCallError, OSError) as error:
-            last = str(error) or error.__class__.__name__
-        if time.monotonic() - started + interval > timeout:
-            raise GrpcCallError('gRPC call %s to %s failed for %d s (%d attempts); last: %s'
-                                % (path.lstrip('/'), authority_of(host, port), timeout, attempts, last))
-        time.sleep(interval)
+            return None, str(error) or error.__class__.__name__
+        if min_count is not None and result['count'] < min_count:
+            return None, 'the reply holds %d records of field %d, fewer than %d' % (result['count'], call_options['count'],
+                                                                                  min_count)
+        return result, None
+
+    try:
+        result, attempts, elapsed = poll(attempt, timeout, interval)
+    except PollTimeout as timed_out:
+        raise GrpcCallError('gRPC call %s to %s failed for %d s (%d attempts); last: %s'
+                            % (path.lstrip('/'), authority_of(host, port), timeout, timed_out.attempts, timed_out.last))
+    result.update(attempts=attempts, elapsed=elapsed)
+    return result

@@ -12,13 +12,14 @@ from __future__ import absolute_import, division, print_function
 __metaclass__ = type
 
 import socket
-import time
 
 from ansible_collections.meshbridge.istio_vm.plugins.module_utils.grpc_wire import (
     GrpcWireError,
+    PollTimeout,
     authority_of,
     decode_message,
     encode_call,
+    poll,
     read_reply,
 )
 from ansible_collections.meshbridge.istio_vm.plugins.module_utils.protobuf_wire import (
@@ -78,25 +79,21 @@ def check_once(host, port, service='', timeout=5.0):
         return decode_status(data)
 
 
-def wait_until_serving(host, port, service='', timeout=60.0, interval=1.0):
-    """Call Health/Check until it answers SERVING or ``timeout`` seconds pass.
+def wait_until_serving(host, port, service='', timeout=60.0, interval=0.25):
+    """Call Health/Check until it answers SERVING or ``timeout`` seconds pass, backing off between attempts.
 
     Returns (status, attempts, elapsed seconds). Raises HealthCheckError naming the address and the last answer.
     """
-    started = time.monotonic()
-    attempts, last = 0, 'no attempt'
-    while True:
-        attempts += 1
-        remaining = timeout - (time.monotonic() - started)
+    def attempt(call_timeout):
         try:
-            status = check_once(host, port, service, timeout=max(0.1, min(5.0, remaining)))
-            if status == 'SERVING':
-                return status, attempts, time.monotonic() - started
-            last = 'status %s' % status
+            status = check_once(host, port, service, timeout=call_timeout)
         except (HealthCheckError, OSError) as error:
-            last = str(error) or error.__class__.__name__
-        if time.monotonic() - started + interval > timeout:
-            raise HealthCheckError('gRPC health of %s at %s:%d is not SERVING after %d s (%d attempts); last: %s'
-                                   % ("service '%s'" % service if service else 'the server', host, port, timeout,
-                                      attempts, last))
-        time.sleep(interval)
+            return None, str(error) or error.__class__.__name__
+        return (status, None) if status == 'SERVING' else (None, 'status %s' % status)
+
+    try:
+        return poll(attempt, timeout, interval)
+    except PollTimeout as timed_out:
+        raise HealthCheckError('gRPC health of %s at %s:%d is not SERVING after %d s (%d attempts); last: %s'
+                               % ("service '%s'" % service if service else 'the server', host, port, timeout,
+                                  timed_out.attempts, timed_out.last))

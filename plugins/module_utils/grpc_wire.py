@@ -16,6 +16,7 @@ from __future__ import absolute_import, division, print_function
 __metaclass__ = type
 
 import struct
+import time
 
 from ansible_collections.meshbridge.istio_vm.plugins.module_utils.protobuf_wire import encode_varint
 
@@ -117,3 +118,32 @@ def unary_call(sock, authority, path, message=b'', scheme='http', max_reply=DEFA
     """Send one unary call on a fresh connection ``sock``; returns the serialized reply message."""
     sock.sendall(encode_call(authority, path, message, scheme))
     return decode_message(read_reply(sock, max_reply))
+
+
+class PollTimeout(Exception):
+    """``poll`` ran out of time; ``attempts`` and ``last`` (the last reason it was not done) are for the message."""
+
+    def __init__(self, attempts, last):
+        super(PollTimeout, self).__init__(last)
+        self.attempts = attempts
+        self.last = last
+
+
+def poll(attempt, timeout, interval=0.25, max_interval=4.0):
+    """Call ``attempt(call_timeout)`` until it returns ``(value, None)``; ``(None, reason)`` means not yet.
+
+    Waits between attempts double from ``interval`` up to ``max_interval``, and the whole wait is bounded by
+    ``timeout`` seconds. Returns (value, attempts, elapsed seconds); raises PollTimeout with the last reason.
+    """
+    started = time.monotonic()
+    attempts, last = 0, 'no attempt'
+    while True:
+        attempts += 1
+        remaining = timeout - (time.monotonic() - started)
+        value, last = attempt(max(0.1, min(5.0, remaining)))
+        if last is None:
+            return value, attempts, time.monotonic() - started
+        if time.monotonic() - started + interval > timeout:
+            raise PollTimeout(attempts, last)
+        time.sleep(interval)
+        interval = min(interval * 2, max_interval)

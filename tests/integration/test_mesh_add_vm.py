@@ -12,7 +12,6 @@ import re
 import stat
 import subprocess
 import tarfile
-import textwrap
 import time
 
 import pytest
@@ -21,33 +20,11 @@ import yaml
 from lab.istio import release
 from lab.kube.testing import running_kube_api
 from tests.support.kubectl import Kubectl as SharedKubectl
+from tests.support.istio import TUTORIAL_ISTIO_OPERATOR
 
 ISTIO_VERSION = '1.24.2'
 NAMESPACE = 'boutique'
 NAMESPACE_YAML = 'apiVersion: v1\nkind: Namespace\nmetadata: {name: %s}\n' % NAMESPACE
-# The tutorial's control plane: one network, mesh ID and cluster name set, istiod reachable through the
-# east-west gateway (samples/multicluster/gen-eastwest-gateway.sh).
-ISTIO_OPERATOR = textwrap.dedent('''
-    apiVersion: install.istio.io/v1alpha1
-    kind: IstioOperator
-    spec:
-      values:
-        global:
-          meshID: mesh1
-          multiCluster: {clusterName: west}
-      components:
-        ingressGateways:
-          - name: istio-eastwestgateway
-            enabled: true
-            label: {istio: eastwestgateway, app: istio-eastwestgateway}
-            k8s:
-              service:
-                ports:
-                  - {name: status-port, port: 15021, targetPort: 15021}
-                  - {name: tls, port: 15443, targetPort: 15443}
-                  - {name: tls-istiod, port: 15012, targetPort: 15012}
-                  - {name: tls-webhook, port: 15017, targetPort: 15017}
-    ''')
 
 
 class Kubectl(SharedKubectl):
@@ -68,7 +45,7 @@ def cluster(tmp_path_factory):
         tar.extractall(release_dir, filter='data')
     istioctl = str(release_dir / ('istio-%s' % ISTIO_VERSION) / 'bin' / 'istioctl')
     operator_file = release_dir / 'iop.yaml'
-    operator_file.write_text(ISTIO_OPERATOR)
+    operator_file.write_text(TUTORIAL_ISTIO_OPERATOR)
     with running_kube_api(tmp_path_factory.mktemp('kube'), deployment_ready_seconds=0.2) as api:
         def install(*args):
             installed = subprocess.run([istioctl, 'install', '-y', '--kubeconfig', api.kubeconfig, '--context', 'lab']

@@ -31,6 +31,7 @@ from lab.net.vpc import Vpc
 from lab.pki import LabCA
 from lab.vms.fleet import Fleet
 from lab.world import lb_range
+from tests.support.istio import TUTORIAL_ISTIO_OPERATOR
 from tests.support.kubectl import Kubectl
 from vm_lab import unique_names
 
@@ -51,28 +52,6 @@ GCE_DEFAULT_RULES = [
     {'name': 'default-allow-internal', 'priority': 65534, 'sourceRanges': ['10.128.0.0/9'],
      'allowed': [{'IPProtocol': 'tcp', 'ports': ['0-65535']}, {'IPProtocol': 'udp', 'ports': ['0-65535']}, {'IPProtocol': 'icmp'}]},
 ]
-# The tutorial's control plane: mesh ID and cluster name set, istiod reachable through the east-west gateway.
-ISTIO_OPERATOR = textwrap.dedent('''
-    apiVersion: install.istio.io/v1alpha1
-    kind: IstioOperator
-    spec:
-      values:
-        global:
-          meshID: mesh1
-          multiCluster: {clusterName: west}
-      components:
-        ingressGateways:
-          - name: istio-eastwestgateway
-            enabled: true
-            label: {istio: eastwestgateway, app: istio-eastwestgateway}
-            k8s:
-              service:
-                ports:
-                  - {name: status-port, port: 15021, targetPort: 15021}
-                  - {name: tls, port: 15443, targetPort: 15443}
-                  - {name: tls-istiod, port: 15012, targetPort: 15012}
-                  - {name: tls-webhook, port: 15017, targetPort: 15017}
-    ''')
 
 
 class MeshCA:
@@ -200,7 +179,7 @@ class SidecarLab:
             tar.extractall(release_dir, filter='data')
         operator_file = os.path.join(release_dir, 'iop.yaml')
         with open(operator_file, 'w', encoding='utf-8') as handle:
-            handle.write(ISTIO_OPERATOR)
+            handle.write(TUTORIAL_ISTIO_OPERATOR)
         istioctl = os.path.join(release_dir, f'istio-{ISTIO_VERSION}', 'bin', 'istioctl')
         installed = subprocess.run([istioctl, 'install', '-y', '--kubeconfig', self.kube.kubeconfig, '--context', 'lab',
                                     '-f', operator_file], capture_output=True, text=True, timeout=300, check=False)

@@ -13,7 +13,7 @@ import sys
 import tempfile
 import threading
 
-from grpc_tools import protoc
+from lab.protoc import compile_protos
 
 PROTOS = os.path.dirname(os.path.abspath(__file__))
 # Dependencies first: status and Node are imported by the discovery file.
@@ -25,18 +25,7 @@ _generated = {}
 
 def generate(out_dir):
     """Write ``<name>_pb2.py`` (and ``_pb2_grpc.py``) for every .proto into ``out_dir``; returns their paths."""
-    os.makedirs(out_dir, exist_ok=True)
-    # protoc needs its bundled well-known types (struct, any) on the include path, as the grpc_tools command adds.
-    well_known = os.path.join(os.path.dirname(protoc.__file__), '_proto')
-    for name in PROTO_FILES:
-        status = protoc.main(['grpc_tools.protoc', '-I' + PROTOS, '-I' + well_known,
-                              '--python_out=' + out_dir, '--grpc_python_out=' + out_dir, os.path.join(PROTOS, name)])
-        if status != 0:
-            raise RuntimeError('protoc failed (exit %d) on %s' % (status, name))
-    found = []
-    for directory, _subdirs, files in os.walk(out_dir):
-        found += [os.path.join(directory, name) for name in files if name.endswith('.py')]
-    return sorted(found)
+    return compile_protos(PROTOS, PROTO_FILES, out_dir)
 
 
 def importable():

@@ -8,7 +8,7 @@ import importlib
 import os
 import sys
 
-from grpc_tools import protoc
+from lab.protoc import compile_protos
 
 PROTOS = os.path.join(os.path.dirname(os.path.abspath(__file__)), 'protos')
 PROTO_FILES = ('productcatalog.proto', 'health.proto')
@@ -16,15 +16,7 @@ PROTO_FILES = ('productcatalog.proto', 'health.proto')
 
 def generate(out_dir):
     """Write ``<name>_pb2.py`` and ``<name>_pb2_grpc.py`` for every .proto into ``out_dir``; returns their paths."""
-    os.makedirs(out_dir, exist_ok=True)
-    # protoc needs its bundled well-known types on the include path, as the grpc_tools command line adds them.
-    well_known = os.path.join(os.path.dirname(protoc.__file__), '_proto')
-    for name in PROTO_FILES:
-        status = protoc.main(['grpc_tools.protoc', '-I' + PROTOS, '-I' + well_known,
-                              '--python_out=' + out_dir, '--grpc_python_out=' + out_dir, os.path.join(PROTOS, name)])
-        if status != 0:
-            raise RuntimeError('protoc failed (exit %d) on %s' % (status, name))
-    return sorted(os.path.join(out_dir, name) for name in os.listdir(out_dir) if name.endswith('.py'))
+    return compile_protos(PROTOS, PROTO_FILES, out_dir)
 
 
 def load(out_dir):
