@@ -127,8 +127,8 @@ def call_until_ok(host, port, path, timeout=30.0, interval=0.25, min_count=None,
         except (GrpcCallError, OSError) as error:
             return None, str(error) or error.__class__.__name__
         if min_count is not None and result['count'] < min_count:
-            return None, 'the reply holds %d records of field %d, fewer than %d' % (result['count'], call_options['count'],
-                                                                                  min_count)
+            return None, 'the reply holds %d records of field %d, fewer than %d' % (
+                result['count'], call_options['count'], min_count)
         return result, None
 
     try:
