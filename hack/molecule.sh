@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # `hack/molecule.sh default|gcp`: a molecule scenario with what it needs around it.
-# default: brings up a lab of its own, exports its environment (proxy, CA, credentials) for ansible-playbook, runs
-#          molecule, and always takes the lab down afterwards. Refuses to run while another lab is up.
+# default: brings up a lab of its own (GCP latencies x MESHBRIDGE_LAB_TIME_SCALE, default 0.1 as in `make lab`),
+#          exports its environment (proxy, CA, credentials) for ansible-playbook, runs molecule, and always takes
+#          the lab down afterwards. Refuses to run while another lab is up.
 # gcp:     a real project; runs only when MESHBRIDGE_GCP_PROJECT is set (README, "Testing on a real project").
 set -euo pipefail
 
@@ -18,7 +19,7 @@ case $scenario in
       exit 1
     fi
     trap 'python -m lab down' EXIT
-    python -m lab up
+    python -m lab up --time-scale "${MESHBRIDGE_LAB_TIME_SCALE:-0.1}"
     # shellcheck disable=SC1091
     . .lab/lab.env
     gcloud auth activate-service-account --key-file "$GCP_SERVICE_ACCOUNT_FILE" --verbosity=error

@@ -60,7 +60,7 @@ def _kube(args):
                                     client_configuration=configuration, persist_config=False)
     except (k8s_config.ConfigException, OSError) as exc:
         raise CommandError('failed to load Kubernetes configuration: %s' % exc) from None
-    cache = os.path.join(tempfile.mkdtemp(prefix='istioctl-'), 'discovery.json')
+    cache = os.path.join(args.scratch_dir, 'discovery.json')
     try:
         return DynamicClient(k8s_client.ApiClient(configuration), cache_file=cache)
     except Exception as exc:  # pylint: disable=broad-exception-caught  # any transport failure: istioctl's wording
@@ -335,7 +335,9 @@ def _parser():
 def main(argv=None):
     args = _parser().parse_args(argv)
     try:
-        args.handler(args)
+        # The API discovery cache lives only as long as this command, like istioctl's in-memory one.
+        with tempfile.TemporaryDirectory(prefix='istioctl-') as args.scratch_dir:
+            args.handler(args)
     except CommandError as exc:
         sys.stderr.write('Error: %s\n' % exc)
         return 1

@@ -2,7 +2,7 @@
 # GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
 """An Istio release's istioctl: downloaded from the release URL, checked against the published SHA-256, cached.
 
-Layout of the cache (``~/.cache/meshbridge/istio`` by default)::
+Layout of the cache (``~/.cache/meshbridge.istio_vm/istio`` by default)::
 
     <cache_dir>/<version>/istioctl           extracted from istio-<version>/bin/istioctl of the archive
     <cache_dir>/<version>/istioctl.sha256    digest of that file, checked on every later use
@@ -21,7 +21,7 @@ from urllib.error import HTTPError, URLError
 from ansible.module_utils.urls import open_url
 
 DEFAULT_RELEASE_URL = 'https://github.com/istio/istio/releases/download'
-DEFAULT_CACHE_DIR = '~/.cache/meshbridge/istio'
+DEFAULT_CACHE_DIR = '~/.cache/meshbridge.istio_vm/istio'
 
 # Istio tags releases MAJOR.MINOR.PATCH, pre-releases with -alpha.N, -beta.N or -rc.N.
 _VERSION = re.compile(r'^(0|[1-9]\d*)\.(0|[1-9]\d*)\.(0|[1-9]\d*)(-(alpha|beta|rc)\.(0|[1-9]\d*))?$')

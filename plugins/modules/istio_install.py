@@ -65,7 +65,7 @@ options:
     description:
       - Directory on the controller that keeps downloaded istioctl binaries, one subdirectory per version.
     type: path
-    default: ~/.cache/meshbridge/istio
+    default: ~/.cache/meshbridge.istio_vm/istio
   profile:
     description:
       - The istioctl installation profile the IstioOperator starts from.
@@ -214,7 +214,7 @@ istioctl:
   description: Path of the istioctl used.
   returned: when state is present
   type: str
-  sample: /home/user/.cache/meshbridge/istio/1.24.2/istioctl
+  sample: /home/user/.cache/meshbridge.istio_vm/istio/1.24.2/istioctl
 operator:
   description: The IstioOperator given to istioctl.
   returned: when state is present
