@@ -4,6 +4,7 @@ import json
 import os
 import subprocess
 import sys
+import tempfile
 import textwrap
 
 import pytest
@@ -46,7 +47,15 @@ class PlaybookResult:
 
 
 @pytest.fixture
-def run_playbook(tmp_path):
+def ssh_control_dir():
+    """A short directory for SSH's ControlMaster sockets: a Unix socket path has at most 107 bytes, which a
+    socket under pytest's tmp_path (deeper still under pytest-xdist) can exceed."""
+    with tempfile.TemporaryDirectory(prefix='mbcp') as path:
+        yield path
+
+
+@pytest.fixture
+def run_playbook(tmp_path, ssh_control_dir):
     """Run a playbook given as YAML text; returns a PlaybookResult. Fails the test when ansible-playbook fails,
     unless ``expect_failure=True``."""
 
@@ -75,6 +84,7 @@ def run_playbook(tmp_path):
             # async jobs (gce_vm creates VMs in parallel) write and read their status here; ~/.ansible_async can
             # resolve to two different places when HOME differs from the account's home directory.
             'ANSIBLE_ASYNC_DIR': str(tmp_path / 'ansible-async'),
+            'ANSIBLE_SSH_CONTROL_PATH_DIR': ssh_control_dir,
         })
         run_env.update(env or {})
         completed = subprocess.run(command, capture_output=True, text=True, env=run_env, cwd=str(tmp_path),

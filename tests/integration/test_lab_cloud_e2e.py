@@ -14,11 +14,11 @@ import time
 import pytest
 
 from lab.gcp.operations import Settings
-from lab.net import addresses, netns
-from lab.net.vpc import host_links_holding
+from lab.net import netns
 from lab.vms import lifecycle
 from lab.world import World
 from tests.lab.vm_lab import leftovers, unique_names
+from tests.support.host_controller import host_controller_turn
 
 pytestmark = pytest.mark.lab
 
@@ -59,19 +59,16 @@ CHANGED_BY_TEARDOWN = [
 
 @pytest.fixture
 def world(tmp_path):
-    holders = host_links_holding(addresses.CONTROLLER)
-    if holders:
-        pytest.fail(f'the controller address {addresses.CONTROLLER} is already on host link(s) {", ".join(holders)}: '
-                    f'another lab with a host-side controller is up; this test needs it and cannot share it')
     names = unique_names()
     lab = World(str(tmp_path / 'lab'), prefix=names.prefix, proxy_port=0, isolated_controller=False,
                 settings=Settings(time_scale=0.01, rate_429=0.0, rate_503=0.0), deployment_ready_seconds=0.2)
-    try:
-        lab.start()
-        yield lab, names
-    finally:
-        lab.stop()
-        lifecycle.down(lab.state_dir, names.prefix)
+    with host_controller_turn():
+        try:
+            lab.start()
+            yield lab, names
+        finally:
+            lab.stop()
+            lifecycle.down(lab.state_dir, names.prefix)
     assert not leftovers(names)
     assert not os.path.exists(lab.state_dir)
 

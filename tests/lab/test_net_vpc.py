@@ -11,6 +11,8 @@ from lab.net import addresses, netns
 from lab.net.vpc import Vpc, host_links_holding
 from vm_lab import blocked, leftovers, unique_names
 
+from tests.support.host_controller import host_controller_turn
+
 pytestmark = pytest.mark.lab
 
 
@@ -104,16 +106,15 @@ def test_second_cluster_takes_the_next_node_ip_and_a_disjoint_pod_range(vpc):
 
 
 def test_host_controller_link_and_refusal_of_a_second_host_lab():
-    if host_links_holding(addresses.CONTROLLER):
-        pytest.skip(f'another lab holds {addresses.CONTROLLER} on this host right now; host mode cannot be tried')
-    first = Vpc(unique_names())
-    first.create()
-    try:
-        assert host_links_holding(addresses.CONTROLLER) == [first.names.controller_link]
-        second = Vpc(unique_names())
-        with pytest.raises(RuntimeError, match=f'already on host link.*{first.names.controller_link}'):
-            second.create()
-        assert not netns.exists(second.netns)
-    finally:
-        first.destroy()
+    with host_controller_turn():
+        first = Vpc(unique_names())
+        first.create()
+        try:
+            assert host_links_holding(addresses.CONTROLLER) == [first.names.controller_link]
+            second = Vpc(unique_names())
+            with pytest.raises(RuntimeError, match=f'already on host link.*{first.names.controller_link}'):
+                second.create()
+            assert not netns.exists(second.netns)
+        finally:
+            first.destroy()
     assert not leftovers(first.names)
