@@ -365,9 +365,9 @@ class MeshVmRegistration:
                     if service_group(service) == workload.name)
         entry_version = self._served_istio_version('WorkloadEntry')
         if entry_version:
-            # Static entries are named <group>-<address>; istiod's auto-registered ones carry no managed-by label.
+            # Static entries name their group; istiod's auto-registered ones carry no managed-by label.
             made.extend(entry for entry in self.kube.list(entry_version, 'WorkloadEntry', namespace, managed)
-                        if entry['metadata']['name'].startswith(workload.name + '-'))
+                        if (entry['metadata'].get('annotations') or {}).get(GROUP_ANNOTATION) == workload.name)
         return made
 
     def _delete(self, doomed):

@@ -242,8 +242,10 @@ class VmWorkload:
     def workload_entry_object(self, api_version):
         spec = self._template()
         spec.update({'address': self.address, 'labels': dict(self.labels)})
-        return {'apiVersion': api_version, 'kind': 'WorkloadEntry',
-                'metadata': self._metadata(self.workload_entry_name, self.labels), 'spec': spec}
+        metadata = self._metadata(self.workload_entry_name, self.labels)
+        # The group is named outright: entry names cannot say it, as group "a" is a prefix of group "a-b"'s entries.
+        metadata['annotations'] = {GROUP_ANNOTATION: self.name}
+        return {'apiVersion': api_version, 'kind': 'WorkloadEntry', 'metadata': metadata, 'spec': spec}
 
     def _service_metadata(self, service, annotations=None):
         metadata = self._metadata(service.name, self.labels)

@@ -336,6 +336,18 @@ def test_loose_permissions_are_tightened(kube, clock, tmp_path):
     assert not run(kube, clock, params)[0]['changed']
 
 
+def test_absent_keeps_the_static_entry_of_a_group_whose_name_starts_with_this_ones(kube, clock, tmp_path):
+    longer = module_params(tmp_path, name='catalog-v2', labels={'app': 'catalog-v2'}, address='10.168.0.21',
+                           bundle_dir=str(tmp_path / 'v2'), auto_register=False)
+    run(kube, clock, longer)
+    shorter = module_params(tmp_path, name='catalog', labels={'app': 'catalog'}, auto_register=False)
+    run(kube, clock, shorter)
+    result, _diffs = run(kube, clock, dict(shorter, state='absent', address=None, ports=None))
+    assert ('WorkloadEntry', 'catalog-10-168-0-20') in [(o['kind'], o['name']) for o in result['objects']]
+    assert kube.get('networking.istio.io/v1', 'WorkloadEntry', 'catalog-v2-10-168-0-21', 'default') is not None
+    assert not run(kube, clock, longer)[0]['changed']
+
+
 def test_switching_modes_removes_what_the_old_mode_made(kube, clock, tmp_path):
     run(kube, clock, module_params(tmp_path, auto_register=False))
     result, _diffs = run(kube, clock, module_params(tmp_path))
