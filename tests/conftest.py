@@ -81,9 +81,6 @@ def run_playbook(tmp_path, ssh_control_dir):
             'ANSIBLE_INVENTORY_UNPARSED_WARNING': 'false',
             'ANSIBLE_PYTHON_INTERPRETER': sys.executable,
             'ANSIBLE_NOCOLOR': '1',
-            # async jobs (gce_vm creates VMs in parallel) write and read their status here; ~/.ansible_async can
-            # resolve to two different places when HOME differs from the account's home directory.
-            'ANSIBLE_ASYNC_DIR': str(tmp_path / 'ansible-async'),
             'ANSIBLE_SSH_CONTROL_PATH_DIR': ssh_control_dir,
         })
         run_env.update(env or {})

@@ -75,10 +75,11 @@ def world(tmp_path):
 
 def _lab_env(lab, home):
     # A HOME of the test's own: gke-gcloud-auth-plugin caches its token in ~/.kube, and a token an earlier lab
-    # issued is one this lab's API servers rightly refuse. With HOME moved, async_status looked for the gce_vm
-    # role's jobs under the account's real home, so the async job directory is named outright.
+    # issued is one this lab's API servers rightly refuse. It also differs from the account's home, as on CI
+    # runners, where async_status would look for gce_vm's jobs elsewhere than they are written without
+    # gce_vm_async_dir (ansible/ansible#81805).
     return dict(lab.gcp.env, GCP_PROJECT=PROJECT, GCP_AUTH_KIND='serviceaccount', GCP_SERVICE_ACCOUNT_FILE=lab.gcp.key_file,
-                HOME=home, KUBECACHEDIR=os.path.join(home, 'kube-cache'), ANSIBLE_ASYNC_DIR=os.path.join(home, 'async'))
+                HOME=home, KUBECACHEDIR=os.path.join(home, 'kube-cache'))
 
 
 def _run(env, *command):
