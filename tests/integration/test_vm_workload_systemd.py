@@ -202,6 +202,26 @@ def test_missing_artifact_is_refused_before_any_change(vm, run_playbook, tmp_pat
     assert vm.run('ls', '/etc/systemd/system').count('legacyapp') == 0
 
 
+def test_a_program_missing_from_its_artifact_is_named_before_its_unit_starts(vm, artifact, run_playbook, tmp_path):
+    # The artifact's program is bin/productcatalogservice, not the default bin/currencyservice.
+    service = {'name': 'currencyservice', 'port': 7000, 'protocol': 'grpc', 'artifact': artifact}
+    extra = {'vm_workload_mode': 'systemd', 'vm_workload_services': [service]}
+    inventory = vm.inventory(str(tmp_path / 'hosts.ini'))
+    refused = run_playbook(PLAYBOOK, extra_vars=extra, inventory=inventory, expect_failure=True)
+    assert refused.failed(vm.name)
+    checked = refused.task(ROLE + "Check each service's program is there and executable", vm.name)['results']
+    message = ' '.join(item['msg'] for item in checked if item.get('failed'))
+    assert '/opt/currencyservice/bin/currencyservice is not in its artifact' in message
+    assert 'exec_start' in message
+    assert 'currencyservice.service' not in vm.run('ls', '/etc/systemd/system')
+
+    # The same artifact serves a second service on its own port once exec_start names its program.
+    service['exec_start'] = 'bin/productcatalogservice'
+    run_playbook(PLAYBOOK, extra_vars=extra, inventory=inventory)
+    assert vm.run('systemctl', 'is-active', 'currencyservice.service').strip() == 'active'
+    assert vm.answers(7000)
+
+
 @pytest.mark.parametrize('protocol', ['grpc', 'tcp'])
 def test_a_service_that_never_answers_fails_naming_it_and_its_port(vm, artifact, run_playbook, tmp_path, protocol):
     service = {'name': 'brokenapp', 'port': 8082, 'protocol': protocol, 'artifact': artifact,

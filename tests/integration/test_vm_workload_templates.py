@@ -82,6 +82,13 @@ def test_systemd_unit_runs_the_artifact_as_a_dynamic_user(run_playbook, tmp_path
     assert _systemd_complaints(path, tolerated=('/opt/productcatalogservice/bin/productcatalogservice',)) == []
 
 
+def test_systemd_unit_takes_a_relative_program_from_the_install_directory(run_playbook, tmp_path):
+    services = [{'name': 'currencyservice', 'port': 7000, 'artifact': '/dev/null',
+                 'exec_start': 'bin/productcatalogservice --verbose'}]
+    directives = _directives(_render(run_playbook, tmp_path, 'systemd.service.j2', {'vm_workload_services': services})[1])
+    assert 'ExecStart=/opt/currencyservice/bin/productcatalogservice --verbose' in directives
+
+
 def test_systemd_unit_with_a_named_user_and_command(run_playbook, tmp_path):
     services = [{'name': 'legacy', 'port': 8080, 'artifact': '/dev/null', 'exec_start': '/usr/bin/true', 'user': 'www-data'}]
     path, text = _render(run_playbook, tmp_path, 'systemd.service.j2', {'vm_workload_services': services})
