@@ -13,12 +13,8 @@ import time
 
 import pytest
 
-from lab.gcp.operations import Settings
 from lab.net import netns
-from lab.vms import lifecycle
-from lab.world import World
-from tests.lab.vm_lab import leftovers, unique_names
-from tests.support.host_controller import host_controller_turn
+from tests.lab.vm_lab import running_world
 
 pytestmark = pytest.mark.lab
 
@@ -59,18 +55,8 @@ CHANGED_BY_TEARDOWN = [
 
 @pytest.fixture
 def world(tmp_path):
-    names = unique_names()
-    lab = World(str(tmp_path / 'lab'), prefix=names.prefix, proxy_port=0, isolated_controller=False,
-                settings=Settings(time_scale=0.01, rate_429=0.0, rate_503=0.0), deployment_ready_seconds=0.2)
-    with host_controller_turn():
-        try:
-            lab.start()
-            yield lab, names
-        finally:
-            lab.stop()
-            lifecycle.down(lab.state_dir, names.prefix)
-    assert not leftovers(names)
-    assert not os.path.exists(lab.state_dir)
+    with running_world(str(tmp_path / 'lab'), isolated_controller=False, time_scale=0.01) as started:
+        yield started
 
 
 def _lab_env(lab, home):

@@ -3,7 +3,6 @@ LoadBalancer addresses on the VPC; an instance is a VM reachable over SSH; Istio
 stopping the lab leaves nothing behind."""
 
 import json
-import os
 import subprocess
 
 import pytest
@@ -11,12 +10,10 @@ from google.auth.transport.requests import AuthorizedSession, Request
 from google.oauth2 import service_account
 
 from ansible_collections.meshbridge.istio_vm.plugins.module_utils.istio_release import IstioRelease
-from lab.gcp.operations import Settings
 from lab.net import netns
-from lab.vms import lifecycle
-from lab.world import ISTIO_VERSIONS, World
+from lab.world import ISTIO_VERSIONS
 from tests.lab.gcp_lab import COMPUTE, CONTAINER, instance, wait_done
-from vm_lab import leftovers, unique_names
+from vm_lab import running_world
 
 pytestmark = pytest.mark.lab
 
@@ -25,17 +22,8 @@ KUBECTL = '/usr/bin/kubectl'
 
 @pytest.fixture
 def world(tmp_path):
-    names = unique_names()
-    lab = World(str(tmp_path / 'lab'), prefix=names.prefix, proxy_port=0, isolated_controller=True,
-                settings=Settings(time_scale=0.002, rate_429=0.0, rate_503=0.0), deployment_ready_seconds=0.2)
-    try:
-        lab.start()
-        yield lab, names
-    finally:
-        lab.stop()
-        lifecycle.down(lab.state_dir, names.prefix)
-    assert not leftovers(names)
-    assert not os.path.exists(lab.state_dir)
+    with running_world(str(tmp_path / 'lab'), isolated_controller=True, time_scale=0.002) as started:
+        yield started
 
 
 def _session(lab):

@@ -11,7 +11,7 @@ from lab.net import addresses, netns
 from lab.net.vpc import Vpc, host_links_holding
 from vm_lab import blocked, leftovers, unique_names
 
-from tests.support.host_controller import host_controller_turn
+from tests.support.host_lab import host_lab_turn
 
 pytestmark = pytest.mark.lab
 
@@ -106,7 +106,7 @@ def test_second_cluster_takes_the_next_node_ip_and_a_disjoint_pod_range(vpc):
 
 
 def test_host_controller_link_and_refusal_of_a_second_host_lab():
-    with host_controller_turn():
+    with host_lab_turn():
         first = Vpc(unique_names())
         first.create()
         try:

@@ -1,18 +1,43 @@
-"""Helpers for the lab network and VM tests: a prefix per run, and what must be gone after a lab is removed."""
+"""Helpers for the lab network and VM tests: a prefix per run, a whole lab per test, and what must be gone after a lab
+is removed."""
 
+import contextlib
 import json
 import os
 import subprocess
 import uuid
 
+from lab.gcp.operations import Settings
 from lab.net import netns
 from lab.net.names import LabNames
+from lab.vms import lifecycle
 from lab.vms.cleanup import lab_mounts, lab_processes
+from lab.world import World
+from tests.support.host_lab import host_lab_turn
 
 
 def unique_names():
     """Names under a prefix of this test run's own (mbt + 6 hex + dash), so parallel runs never collide."""
     return LabNames(f'mbt{uuid.uuid4().hex[:6]}-')
+
+
+@contextlib.contextmanager
+def running_world(directory, isolated_controller, time_scale):
+    """A whole lab (World) under a prefix of its own in ``directory``, with no injected API errors, once it is this
+    test's turn to hold the host-side addresses; yields ``(world, names)``, and afterwards requires that nothing of
+    it is left on the host."""
+    names = unique_names()
+    world = World(directory, prefix=names.prefix, proxy_port=0, isolated_controller=isolated_controller,
+                  settings=Settings(time_scale=time_scale, rate_429=0.0, rate_503=0.0), deployment_ready_seconds=0.2)
+    with host_lab_turn():
+        try:
+            world.start()
+            yield world, names
+        finally:
+            world.stop()
+            lifecycle.down(world.state_dir, names.prefix)
+    assert not leftovers(names)
+    assert not os.path.exists(world.state_dir)
 
 
 def host_links():
