@@ -9,33 +9,11 @@ import textwrap
 import pytest
 
 from lab.istio import release
+from tests.support.istio import istio_operator
 
 VERSION = '1.24.2'
 
-VM_OPERATOR = textwrap.dedent('''
-    apiVersion: install.istio.io/v1alpha1
-    kind: IstioOperator
-    spec:
-      values:
-        global:
-          meshID: mesh1
-          network: net1
-          multiCluster: {clusterName: west}
-        pilot:
-          env: {PILOT_ENABLE_WORKLOAD_ENTRY_AUTOREGISTRATION: true}
-      components:
-        ingressGateways:
-          - name: istio-eastwestgateway
-            enabled: true
-            label: {istio: eastwestgateway, app: istio-eastwestgateway, topology.istio.io/network: net1}
-            k8s:
-              service:
-                ports:
-                  - {name: status-port, port: 15021, targetPort: 15021}
-                  - {name: tls, port: 15443, targetPort: 15443}
-                  - {name: tls-istiod, port: 15012, targetPort: 15012}
-                  - {name: tls-webhook, port: 15017, targetPort: 15017}
-    ''')
+VM_OPERATOR = istio_operator(network='net1', autoregistration=True)
 
 
 @pytest.fixture(scope='module')
