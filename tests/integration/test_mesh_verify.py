@@ -82,7 +82,10 @@ def verify(cluster, mesh, catalog_port, run_playbook, tmp_path):
     def run(expect_failure=False, check=False, **overrides):
         variables = {
             'mesh_verify_kubeconfig': kube.kubeconfig, 'mesh_verify_context': 'lab',
-            'mesh_verify_vms': [{'name': 'istio-gce', 'services': [{'name': 'productcatalogservice', 'port': catalog_port}]}],
+            # Registered as the tutorial's add-to-mesh did: the group (and service account) named after the service.
+            # The entry is a gce_vm_instances one: its keys for other roles are ignored.
+            'mesh_verify_vms': [{'name': 'istio-gce', 'workload_group': 'productcatalogservice', 'machine_type': 'e2-medium',
+                                 'services': [{'name': 'productcatalogservice', 'port': catalog_port, 'protocol': 'grpc'}]}],
             'mesh_verify_vm_addresses': {'istio-gce': {'internal': VM_ADDRESS, 'external': ''}},
             'mesh_verify_ca_dir': mesh.dir, 'mesh_verify_istiod_address': '10.168.8.1',
             'mesh_verify_report_dir': str(tmp_path / 'report'), 'mesh_verify_timeout': 4,
@@ -138,6 +141,13 @@ def test_a_missing_entry_fails_and_names_it(verify, tmp_path):
     assert 'PASSED   mTLS call' in _report(tmp_path)
 
 
+def test_a_vm_is_its_own_workload_group_unless_it_names_one(verify, catalog_port):
+    # As site.yml registers a VM (the mesh_registration filter): group and service account named after the VM.
+    vms = [{'name': 'istio-gce', 'services': [{'name': 'productcatalogservice', 'port': catalog_port}]}]
+    message = _failure(verify(expect_failure=True, mesh_verify_vms=vms))
+    assert 'no WorkloadEntry istio-gce-%s' % VM_ADDRESS in message
+
+
 def test_an_unhealthy_entry_fails_with_its_message(verify, cluster):
     kubectl = cluster[1]
     kubectl.run('apply', '-f', '-', stdin=json.dumps(_entry({'app': 'productcatalogservice'})))
@@ -167,7 +177,11 @@ def test_a_client_certificate_from_another_root_fails_the_mtls_call(verify, clus
 
 
 @pytest.mark.parametrize('overrides, text', [
-    ({'mesh_verify_vm_addresses': {}}, 'mesh_verify_vms entry istio-gce: give its address'),
+    ({'mesh_verify_vm_addresses': {}}, 'mesh_verify_vms entry istio-gce: give its name, its address'),
+    ({'mesh_verify_vms': [{'name': 'istio-gce', 'workload_group': 'Catalog_VMs', 'services': [{'name': 'productcatalogservice', 'port': 3550}]}]},
+     'a workload_group (if any) that is a Kubernetes name'),
+    ({'mesh_verify_vms': [{'name': 'istio-gce', 'services': [{'name': 'productcatalogservice'}]}]},
+     'each named as a Kubernetes Service (DNS-1035 label) with a port'),
     ({'mesh_verify_ca_dir': ''}, 'mesh_verify_ca_dir is empty'),
     ({'mesh_verify_storefront_url': 'shop.example.com'}, 'mesh_verify_storefront_url (shop.example.com)'),
 ])
