@@ -53,7 +53,7 @@ def test_container_unit_runs_the_tutorial_image(run_playbook, tmp_path, engine):
                          {'vm_workload_container_engine': engine})
     image = 'us-central1-docker.pkg.dev/google-samples/microservices-demo/productcatalogservice:v0.10.5'
     directives = _directives(text)
-    assert ('ExecStart=/usr/bin/%s run --rm --name productcatalogservice --publish 3550:3550 '
+    assert ('ExecStart=/usr/bin/%s run --rm --name productcatalogservice --network host '
             '--env-file /etc/vm_workload/productcatalogservice.env %s' % (engine, image)) in directives
     assert 'ExecStartPre=-/usr/bin/%s rm --force productcatalogservice' % engine in directives
     assert 'Restart=always' in directives
@@ -67,7 +67,7 @@ def test_container_unit_takes_an_explicit_image_and_restart_policy(run_playbook,
     text = _render(run_playbook, tmp_path, 'container.service.j2',
                    {'vm_workload_services': services, 'vm_workload_restart_policy': 'on-failure'})[1]
     directives = _directives(text)
-    expected_tail = ' --publish 9555:9555 --env-file /etc/vm_workload/adservice.env registry.example/ads:1.2'
+    expected_tail = ' --network host --env-file /etc/vm_workload/adservice.env registry.example/ads:1.2'
     assert any(line.startswith('ExecStart=') and line.endswith(expected_tail) for line in directives)
     assert 'Restart=on-failure' in directives
 
