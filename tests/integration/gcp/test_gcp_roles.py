@@ -88,6 +88,9 @@ def test_roles_create_then_a_second_run_changes_nothing(run_playbook, gcp_lab, t
     pool = cluster['nodePools'][0]
     assert (pool['initialNodeCount'], pool['config']['machineType'], pool['config']['diskSizeGb']) == (5, 'n1-standard-2', 100)
     assert cluster['loggingService'] == 'logging.googleapis.com/kubernetes'
+    # gcloud's gke-default scopes, not cloud-platform (the node account's project roles for every pod).
+    assert 'https://www.googleapis.com/auth/cloud-platform' not in pool['config']['oauthScopes']
+    assert 'https://www.googleapis.com/auth/devstorage.read_only' in pool['config']['oauthScopes']
 
     rule = gcp_lab.get(COMPUTE + 'global/firewalls/k8s-to-istio-gce')
     assert rule['sourceRanges'] == [cluster['clusterIpv4Cidr']]
@@ -95,7 +98,8 @@ def test_roles_create_then_a_second_run_changes_nothing(run_playbook, gcp_lab, t
     assert rule['allowed'] == [{'IPProtocol': 'tcp', 'ports': ['3550']}]
     instance = gcp_lab.get(COMPUTE + 'zones/us-west2-a/instances/istio-gce')
     assert instance['labels']['meshbridge-role'] == 'mesh-vm' and instance['tags']['items'] == ['istio-gce']
-    assert instance['disks'][0]['licenses'] or instance['disks'][0]['boot']
+    assert instance['serviceAccounts'][0]['scopes'] == ['https://www.googleapis.com/auth/logging.write',
+                                                        'https://www.googleapis.com/auth/monitoring.write']
     assert outputs['addresses'] == {'istio-gce': {'internal': instance['networkInterfaces'][0]['networkIP'],
                                                   'external': instance['networkInterfaces'][0]['accessConfigs'][0]['natIP']}}
 
@@ -153,7 +157,11 @@ def test_bad_input_is_rejected_before_any_call(run_playbook, gcp_lab, tmp_path):
                 if item.get('failed')]
     assert failures == ['gke_cluster_cluster_ipv4_cidr=10.4.0.1/33 is invalid: leave it empty or give a CIDR range '
                         'without host bits, such as 10.4.0.0/14']
-    assert bad_name.changed() == bad_cidr.changed() == 0
+    no_services = run_playbook(PLAYBOOK, extra_vars=role_vars(tmp_path, gce_vm_instances=[{'name': 'istio-gce'}]),
+                               env=gcp_lab.env, expect_failure=True)
+    outcome = module_results(no_services, "meshbridge.istio_vm.gce_vm : Check each VM's name, tags, labels and service ports")[0]
+    assert outcome['failed'] and 'gce_vm_instances entry istio-gce' in outcome['msg'] and 'services at least' in outcome['msg']
+    assert bad_name.changed() == bad_cidr.changed() == no_services.changed() == 0
     assert gcp_lab.calls == []
 
 
