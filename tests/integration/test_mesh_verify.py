@@ -134,7 +134,7 @@ def test_a_healthy_vm_in_the_mesh_passes_and_is_reported(verify, cluster, tmp_pa
 def test_a_missing_entry_fails_and_names_it(verify, tmp_path):
     failed = verify(expect_failure=True)
     message = _failure(failed)
-    assert 'WorkloadEntry istio-gce/productcatalogservice: no WorkloadEntry %s' % ENTRY in message
+    assert 'WorkloadEntry istio-gce: no WorkloadEntry %s' % ENTRY in message
     assert "has the VM's sidecar connected to istiod?" in message
     assert 'Service selects VM istio-gce/productcatalogservice: cannot tell' in message
     # The calls still ran: the server is up, so they pass, and the report says so.
@@ -155,6 +155,28 @@ def test_an_unhealthy_entry_fails_with_its_message(verify, cluster):
     message = _failure(verify(expect_failure=True))
     assert 'Healthy=False: Get "http://10.168.0.20:3550/": connection refused' in message
     assert '1 mesh check(s) failed' in message
+
+
+def test_an_entry_without_health_reports_fails_unless_health_is_not_required(verify, cluster, tmp_path):
+    kubectl = cluster[1]
+    kubectl.run('apply', '-f', '-', stdin=json.dumps(_entry({'app': 'productcatalogservice'})))
+    message = _failure(verify(expect_failure=True))
+    assert 'WorkloadEntry istio-gce: default/%s address 127.0.0.1, no health reported after 4 s' % ENTRY in message
+    assert '1 mesh check(s) failed' in message
+    verify(mesh_verify_require_health=False)
+    assert 'health not reported (the WorkloadGroup has no probe)' in _report(tmp_path)
+
+
+def test_an_entry_that_turns_healthy_while_waited_for_passes(verify, cluster, tmp_path):
+    kubectl = cluster[1]
+    kubectl.run('apply', '-f', '-', stdin=json.dumps(_entry({'app': 'productcatalogservice'})))
+    timer = threading.Timer(1.5, _set_health, (kubectl, 'True'))
+    timer.start()
+    try:
+        verify(mesh_verify_timeout=20, mesh_verify_poll_seconds=1)
+    finally:
+        timer.join()
+    assert 'PASSED   WorkloadEntry            istio-gce' in _report(tmp_path)
 
 
 def test_a_service_that_does_not_select_the_entry_fails(verify, cluster):
@@ -196,6 +218,7 @@ class _Shop(BaseHTTPRequestHandler):
     cookie and bearer token the real ones require (ref: the frontend's handlers, Kiali's API); everything else is 404."""
 
     checkout_page = b'<h3>Your order is complete!</h3><p>Confirmation # 1d2e</p>'
+    orders = 0
     token = 'kiali-token'
     required_checkout = ('email', 'street_address', 'zip_code', 'city', 'state', 'country', 'credit_card_number',
                          'credit_card_expiration_month', 'credit_card_expiration_year', 'credit_card_cvv')
@@ -236,6 +259,7 @@ class _Shop(BaseHTTPRequestHandler):
         if self.path == '/cart' and self._session() and form.get('product_id') == ['OLJCESPC7Z'] and form.get('quantity') == ['1']:
             self._send(302, headers=[('Location', '/cart')])
         elif self.path == '/cart/checkout' and self._session() and all(form.get(name) for name in self.required_checkout):
+            type(self).orders += 1
             self._send(200, self.checkout_page)
         else:
             self._send(400 if self.path.startswith('/cart') else 404)
@@ -243,6 +267,7 @@ class _Shop(BaseHTTPRequestHandler):
 
 @pytest.fixture
 def shop():
+    _Shop.orders = 0
     server = ThreadingHTTPServer(('127.0.0.1', 0), _Shop)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
@@ -254,6 +279,7 @@ def shop():
 def test_storefront_and_kiali_checks_when_their_urls_are_given(verify, cluster, shop, tmp_path, monkeypatch):
     kubectl = cluster[1]
     kubectl.run('apply', '-f', '-', stdin=json.dumps(_entry({'app': 'productcatalogservice', 'version': 'v1'})))
+    _set_health(kubectl, 'True')
     urls = {'mesh_verify_storefront_url': shop + '/', 'mesh_verify_kiali_url': shop + '/kiali',
             'mesh_verify_kiali_token': _Shop.token, 'mesh_verify_grpc_check': False}
     passed = verify(**urls)
@@ -264,6 +290,16 @@ def test_storefront_and_kiali_checks_when_their_urls_are_given(verify, cluster, 
     assert 'order confirmation shown' in report and 'productcatalogservice (%s)' % ENTRY in report
     assert 'SKIPPED  mTLS call' in report and 'mesh_verify_grpc_check is false' in report
     assert _Shop.token not in json.dumps(passed.report), 'the Kiali token is never shown'
+    assert _Shop.orders == 1
+
+    # A check run reads the pages and the graph, and puts nothing in a cart.
+    checked = verify(check=True, **urls)
+    assert checked.changed() == 0 and _Shop.orders == 1
+    results = checked.task(ROLE + 'Record the storefront checks')['ansible_facts']['mesh_verify_results']
+    statuses = dict((result['check'], (result['status'], result['detail'])) for result in results)
+    assert statuses['storefront home'][0] == statuses['storefront product page'][0] == 'passed'
+    assert statuses['storefront add to cart'] == ('skipped', 'check mode: nothing is put in the cart')
+    assert statuses['storefront checkout'] == ('skipped', 'check mode: nothing is ordered')
 
     monkeypatch.setattr(_Shop, 'checkout_page', b'<h3>Something went wrong</h3>')
     failed = _failure(verify(expect_failure=True, **dict(urls, mesh_verify_kiali_token='wrong')))
