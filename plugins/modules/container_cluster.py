@@ -17,7 +17,9 @@ description:
     applies one change per call) and resource labels in sync. Network, node machine type, disk size, image type
     and address ranges are fixed at creation; when they differ the module fails and names them.
   - Waits, bounded by O(operation_timeout), for every operation and for the cluster to be C(RUNNING). A cluster
-    left in C(ERROR) by a failed creation is deleted and created again.
+    left in C(ERROR) by a failed creation is deleted and created again (O(state=present)) or deleted
+    (O(state=absent)); either reports a change, check mode predicts it without deleting anything, and a replacement
+    is named in a warning and in the diff's headers.
 author:
   - meshbridge maintainers (@meshbridge)
 extends_documentation_fragment:

@@ -108,18 +108,16 @@ class Cluster(ManagedResource):
         return cluster
 
     def settle(self, current, check_mode):
-        if current.get('status') in self._TRANSIENT:
-            if check_mode:
-                return current
-            current = self._await_steady()
-            if current is None:
-                return None
-        if current.get('status') == 'ERROR':
-            # A cluster whose creation failed is left in ERROR and cannot be repaired: replace it.
-            if not check_mode:
-                self.delete(current)
-            return None
+        if current.get('status') in self._TRANSIENT and not check_mode:
+            return self._await_steady()
         return current
+
+    def replacement_reason(self, current):
+        # A cluster whose creation failed is left in ERROR and cannot be repaired: it is replaced (state=present)
+        # or deleted (state=absent), and the plan says so.
+        if current.get('status') == 'ERROR':
+            return 'in status ERROR (%s)' % (current.get('statusMessage') or 'no status message')
+        return None
 
     def create(self):
         params = self.params

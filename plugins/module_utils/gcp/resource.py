@@ -25,9 +25,14 @@ class ManagedResource(object):
         self.waiter = waiter or OperationWaiter(client)
 
     def settle(self, current, check_mode):
-        """Hook for an existing resource that is not in a steady state; returns it as it is once settled, or
-        None when it had to be removed (and is to be created again)."""
+        """Hook for an existing resource that is not in a steady state; returns it as it is once settled (in
+        check mode: as it is now), or None when it went away meanwhile. It changes nothing."""
         return current
+
+    def replacement_reason(self, current):
+        """Hook: why the existing ``current`` cannot be kept and must be deleted and created again (present), as
+        a phrase such as ``in status ERROR``, or None. The plan, check mode, diff and a warning show the replacement."""
+        return None
 
     def run(self, state, check_mode):
         desired = self.desired_view() if state == 'present' else {}
@@ -36,6 +41,7 @@ class ManagedResource(object):
             current = self.settle(current, check_mode)
         before = self.current_view(current) if current is not None else {}
         result = {'changed': False, 'changed_fields': []}
+        replace = self.replacement_reason(current) if current is not None and state == 'present' else None
 
         if state == 'absent':
             if current is not None:
@@ -46,6 +52,14 @@ class ManagedResource(object):
         elif current is None:
             result.update(changed=True, changed_fields=sorted(desired))
             if not check_mode:
+                current = self._create()
+        elif replace:
+            # Everything is set anew, whatever the old resource had.
+            result.update(changed=True, changed_fields=sorted(desired))
+            result['warnings'] = ['%s is %s: it %s deleted and created again' % (
+                self.self_link, replace, 'would be' if check_mode else 'was')]
+            if not check_mode:
+                self.delete(current)
                 current = self._create()
         else:
             fields = changed_fields(desired, before)
@@ -62,6 +76,9 @@ class ManagedResource(object):
 
         after = desired if state == 'present' else {}
         result['diff'] = ansible_diff(before, after)
+        if replace:
+            result['diff'].update(before_header='%s, %s: deleted' % (self.self_link, replace),
+                                  after_header='%s (created again)' % self.self_link)
         result[self.RESULT_KEY] = current if current is not None else {}
         result['operations'] = self.waiter.progress
         result['api_retries'] = self.client.retried

@@ -34,6 +34,8 @@ def run_resource_module(module, resource_class):
         if resource is not None:
             failure.update(operations=resource.waiter.progress, api_retries=resource.client.retried)
         module.fail_json(**failure)
+    for warning in result.pop('warnings', []):
+        module.warn(warning)
     identity = auth.identity_of(credentials)
     if identity:
         result['identity'] = identity
