@@ -61,7 +61,9 @@ options:
     type: str
     default: default-pool
   node_count:
-    description: Nodes per zone of the pool.
+    description:
+      - Nodes per zone of the pool. A regional cluster has nodes in each zone of its region (usually three), so it
+        runs that many times O(node_count) nodes; the module compares per zone.
     type: int
     default: 3
   machine_type:

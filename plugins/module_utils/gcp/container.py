@@ -84,9 +84,7 @@ class Cluster(ManagedResource):
             'machineType': config.get('machineType'),
             'diskSizeGb': config.get('diskSizeGb'),
             'imageType': config.get('imageType'),
-            # initialNodeCount stays at the creation value; the cluster counts its nodes when it has one pool.
-            'nodeCount': cluster.get('currentNodeCount', pool.get('initialNodeCount'))
-            if len(cluster.get('nodePools') or []) == 1 else pool.get('initialNodeCount'),
+            'nodeCount': self._nodes_per_zone(cluster, pool),
             'releaseChannel': channel,
             'loggingService': cluster.get('loggingService'),
             'monitoringService': cluster.get('monitoringService'),
@@ -94,6 +92,18 @@ class Cluster(ManagedResource):
             'clusterIpv4Cidr': cluster.get('clusterIpv4Cidr'),
             'servicesIpv4Cidr': cluster.get('servicesIpv4Cidr'),
         }
+
+    @staticmethod
+    def _nodes_per_zone(cluster, pool):
+        """The pool's nodes per zone, the unit of node_count and setSize. initialNodeCount (per zone) stays at the
+        creation value; currentNodeCount counts the nodes of every pool in every zone, so with one pool it is
+        divided by the pool's zones (one for a zonal cluster, three for a regional one). Zones holding different
+        numbers of nodes give a fraction, which no node_count matches."""
+        total = cluster.get('currentNodeCount')
+        if len(cluster.get('nodePools') or []) != 1 or total is None:
+            return pool.get('initialNodeCount')
+        zones = len(pool.get('locations') or cluster.get('locations') or []) or 1
+        return total // zones if total % zones == 0 else round(float(total) / zones, 2)
 
     def _wait(self, operation):
         fallback = '%s/operations/%s' % (self.location_url, operation.get('name'))

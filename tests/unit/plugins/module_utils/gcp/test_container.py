@@ -35,3 +35,47 @@ def test_present_replaces_a_cluster_in_error_and_the_plan_shows_it():
     assert result['changed'] and result['changed_fields'] == predicted['changed_fields']
     assert result['diff'] == predicted['diff'] and result['cluster']['status'] == 'RUNNING'
     assert any('was deleted and created again' in warning for warning in result['warnings'])
+
+
+REGION_ZONES = ['us-west2-a', 'us-west2-b', 'us-west2-c']
+
+
+def regional_cluster_as_api_returns(url, body):
+    """A regional cluster: the pool's nodes in each of the region's zones, currentNodeCount counting all of them."""
+    body = cluster_as_api_returns(url, body)
+    body['locations'] = list(REGION_ZONES)
+    for pool in body['nodePools']:
+        pool['locations'] = list(REGION_ZONES)
+    body['currentNodeCount'] = body['nodePools'][0]['initialNodeCount'] * len(REGION_ZONES)
+    return body
+
+
+def test_regional_cluster_compares_nodes_per_zone():
+    api = FakeApi(regional_cluster_as_api_returns)
+    run_cluster(api, location='us-west2', node_count=2)
+    assert api.resources[URL.replace('us-west2-a', 'us-west2')]['currentNodeCount'] == 6
+    again = run_cluster(api, location='us-west2', node_count=2)
+    assert not again['changed'] and again['changed_fields'] == [] and len(api.mutations) == 1
+    assert again['diff']['before']['nodeCount'] == 2
+    resized = run_cluster(api, location='us-west2', node_count=3)
+    assert resized['changed_fields'] == ['nodeCount'] and resized['diff']['before']['nodeCount'] == 2
+    assert api.mutations[-1][1].endswith('/nodePools/default-pool:setSize') and api.mutations[-1][2] == {'nodeCount': 3}
+
+
+def test_regional_cluster_with_a_zone_short_of_nodes_is_resized():
+    api = FakeApi(regional_cluster_as_api_returns)
+    run_cluster(api, location='us-west2', node_count=2)
+    api.resources[URL.replace('us-west2-a', 'us-west2')]['currentNodeCount'] = 5
+    result = run_cluster(api, location='us-west2', node_count=2, check_mode=True)
+    assert result['changed_fields'] == ['nodeCount'] and result['diff']['before']['nodeCount'] == 1.67
+
+
+def test_zonal_cluster_counts_as_before():
+    api = FakeApi(cluster_as_api_returns)
+    run_cluster(api)
+    assert not run_cluster(api)['changed']
+    api.resources[URL]['nodePools'][0]['locations'] = ['us-west2-a']
+    assert not run_cluster(api)['changed']
+    api.resources[URL]['currentNodeCount'] = 4
+    result = run_cluster(api, check_mode=True)
+    assert result['changed_fields'] == ['nodeCount'] and result['diff']['before']['nodeCount'] == 4
