@@ -57,7 +57,7 @@ options:
     description: The subnetwork name, for custom-mode networks.
     type: str
   node_pool_name:
-    description: Name of the node pool.
+    description: Name of the node pool (RFC 1035, 1-40 characters in GKE).
     type: str
     default: default-pool
   node_count:

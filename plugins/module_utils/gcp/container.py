@@ -10,7 +10,7 @@ from ansible_collections.meshbridge.istio_vm.plugins.module_utils.gcp.errors imp
 from ansible_collections.meshbridge.istio_vm.plugins.module_utils.gcp.operations import Poller
 from ansible_collections.meshbridge.istio_vm.plugins.module_utils.gcp.resource import ManagedResource
 from ansible_collections.meshbridge.istio_vm.plugins.module_utils.gcp.validation import (
-    check_cidr, check_labels, check_name)
+    GKE_NAME_MAX, check_cidr, check_labels, check_name)
 
 CONTAINER_API = 'https://container.googleapis.com/v1'
 LOGGING_SERVICE = 'logging.googleapis.com/kubernetes'
@@ -29,7 +29,7 @@ class Cluster(ManagedResource):
         super(Cluster, self).__init__(client, params, waiter)
         self.project = params['project']
         self.location = check_name('location', params['location'])
-        self.name = check_name('name', params['name'])
+        self.name = check_name('name', params['name'], GKE_NAME_MAX, 'GKE cluster name')
         self.location_url = '%s/projects/%s/locations/%s' % (CONTAINER_API, self.project, self.location)
         self.self_link = '%s/clusters/%s' % (self.location_url, self.name)
         self.pool_link = '%s/nodePools/%s' % (self.self_link, params['node_pool_name'])
@@ -40,7 +40,7 @@ class Cluster(ManagedResource):
     def _validate(self):
         params = self.params
         check_name('network', params['network'])
-        check_name('node_pool_name', params['node_pool_name'])
+        check_name('node_pool_name', params['node_pool_name'], GKE_NAME_MAX, 'GKE node pool name')
         check_labels('resource_labels', params['resource_labels'])
         for param in ('cluster_ipv4_cidr', 'services_ipv4_cidr'):
             if params[param]:

@@ -1,5 +1,9 @@
 """GKE clusters: what the module plans for a cluster in ERROR, how it counts nodes, which names it refuses."""
 
+import pytest
+
+from ansible_collections.meshbridge.istio_vm.plugins.module_utils.gcp.errors import GcpInputError
+
 from .test_resources import FakeApi, cluster_as_api_returns, run_cluster
 
 URL = 'https://container.googleapis.com/v1/projects/p/locations/us-west2-a/clusters/west'
@@ -79,3 +83,20 @@ def test_zonal_cluster_counts_as_before():
     api.resources[URL]['currentNodeCount'] = 4
     result = run_cluster(api, check_mode=True)
     assert result['changed_fields'] == ['nodeCount'] and result['diff']['before']['nodeCount'] == 4
+
+
+@pytest.mark.parametrize('overrides, message', [
+    ({'name': 'w' * 41}, r"name='w{41}' is 41 characters long: a GKE cluster name has at most 40"),
+    ({'name': 'w' * 41, 'state': 'absent'}, r"name='w{41}' is 41 characters long"),
+    ({'node_pool_name': 'p' * 41}, r"node_pool_name='p{41}' is 41 characters long: a GKE node pool name has at most 40"),
+], ids=['name', 'name-absent', 'node_pool_name'])
+def test_names_longer_than_gke_allows_are_refused_before_any_call(overrides, message):
+    api = FakeApi(cluster_as_api_returns)
+    with pytest.raises(GcpInputError, match=message):
+        run_cluster(api, **overrides)
+    assert not api.mutations
+
+
+def test_names_of_40_characters_are_accepted():
+    api = FakeApi(cluster_as_api_returns)
+    assert run_cluster(api, name='w' * 40, node_pool_name='p' * 40)['changed']
