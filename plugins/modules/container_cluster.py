@@ -17,7 +17,9 @@ description:
     applies one change per call) and resource labels in sync. Network, node machine type, disk size, image type
     and address ranges are fixed at creation; when they differ the module fails and names them.
   - Waits, bounded by O(operation_timeout), for every operation and for the cluster to be C(RUNNING). A cluster
-    left in C(ERROR) by a failed creation is deleted and created again.
+    left in C(ERROR) by a failed creation is deleted and created again (O(state=present)) or deleted
+    (O(state=absent)); either reports a change, check mode predicts it without deleting anything, and a replacement
+    is named in a warning and in the diff's headers.
 author:
   - meshbridge maintainers (@meshbridge)
 extends_documentation_fragment:
@@ -55,11 +57,13 @@ options:
     description: The subnetwork name, for custom-mode networks.
     type: str
   node_pool_name:
-    description: Name of the node pool.
+    description: Name of the node pool (RFC 1035, 1-40 characters in GKE).
     type: str
     default: default-pool
   node_count:
-    description: Nodes per zone of the pool.
+    description:
+      - Nodes per zone of the pool. A regional cluster has nodes in each zone of its region (usually three), so it
+        runs that many times O(node_count) nodes; the module compares per zone.
     type: int
     default: 3
   machine_type:

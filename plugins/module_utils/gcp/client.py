@@ -9,10 +9,12 @@ __metaclass__ = type
 import random
 import time
 
-from ansible_collections.meshbridge.istio_vm.plugins.module_utils.gcp.errors import GcpApiError, GcpError
+from ansible_collections.meshbridge.istio_vm.plugins.module_utils.gcp.errors import (
+    GcpApiError, GcpAuthError, GcpError, describe_cause)
 
 try:
     import requests
+    from google.auth import exceptions as google_auth_exceptions
     from google.auth.transport.requests import AuthorizedSession
     HAS_REQUESTS = True
     REQUESTS_IMPORT_ERROR = None
@@ -42,13 +44,15 @@ class RetryPolicy(object):
 
 
 class GcpClient(object):
-    """JSON requests to Google APIs with the given credentials. ``session`` and ``sleep`` are injectable for tests."""
+    """JSON requests to Google APIs with the given credentials. ``session`` and ``sleep`` are injectable for tests.
+    ``auth_remedy`` is what the user is told to do when the credentials are refused (see auth.auth_remedy)."""
 
-    def __init__(self, credentials=None, policy=None, session=None, sleep=time.sleep, timeout=60):
+    def __init__(self, credentials=None, policy=None, session=None, sleep=time.sleep, timeout=60, auth_remedy=''):
         self.policy = policy or RetryPolicy()
         self._session = session if session is not None else AuthorizedSession(credentials)
         self._sleep = sleep
         self._timeout = timeout
+        self._auth_remedy = auth_remedy
         # Every retry made, for the module's result: a run that converged through faults says so.
         self.retried = []
 
@@ -88,6 +92,18 @@ class GcpClient(object):
                 self._backoff(attempt, method, url, type(exc).__name__, None)
                 attempt += 1
                 continue
+            # The session gets (and renews) the access token inside request(): google-auth's errors come from there.
+            except google_auth_exceptions.TransportError as exc:
+                if attempt >= self.policy.retries:
+                    raise GcpAuthError('%s %s: could not reach the token endpoint after %d attempts: %s. Check the '
+                                       "controller's DNS and proxy settings. %s"
+                                       % (method, url, attempt + 1, describe_cause(exc), self._auth_remedy))
+                self._backoff(attempt, method, url, type(exc).__name__, None)
+                attempt += 1
+                continue
+            except google_auth_exceptions.GoogleAuthError as exc:
+                raise GcpAuthError('%s %s: the credentials were refused when getting an access token: %s. %s'
+                                   % (method, url, describe_cause(exc), self._auth_remedy))
             if response.status_code < 400:
                 return response.json() if response.content else {}
             if response.status_code not in RETRYABLE_STATUS or attempt >= self.policy.retries:

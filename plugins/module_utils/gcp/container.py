@@ -10,7 +10,7 @@ from ansible_collections.meshbridge.istio_vm.plugins.module_utils.gcp.errors imp
 from ansible_collections.meshbridge.istio_vm.plugins.module_utils.gcp.operations import Poller
 from ansible_collections.meshbridge.istio_vm.plugins.module_utils.gcp.resource import ManagedResource
 from ansible_collections.meshbridge.istio_vm.plugins.module_utils.gcp.validation import (
-    check_cidr, check_labels, check_name)
+    GKE_NAME_MAX, check_cidr, check_labels, check_name)
 
 CONTAINER_API = 'https://container.googleapis.com/v1'
 LOGGING_SERVICE = 'logging.googleapis.com/kubernetes'
@@ -29,7 +29,7 @@ class Cluster(ManagedResource):
         super(Cluster, self).__init__(client, params, waiter)
         self.project = params['project']
         self.location = check_name('location', params['location'])
-        self.name = check_name('name', params['name'])
+        self.name = check_name('name', params['name'], GKE_NAME_MAX, 'GKE cluster name')
         self.location_url = '%s/projects/%s/locations/%s' % (CONTAINER_API, self.project, self.location)
         self.self_link = '%s/clusters/%s' % (self.location_url, self.name)
         self.pool_link = '%s/nodePools/%s' % (self.self_link, params['node_pool_name'])
@@ -40,7 +40,7 @@ class Cluster(ManagedResource):
     def _validate(self):
         params = self.params
         check_name('network', params['network'])
-        check_name('node_pool_name', params['node_pool_name'])
+        check_name('node_pool_name', params['node_pool_name'], GKE_NAME_MAX, 'GKE node pool name')
         check_labels('resource_labels', params['resource_labels'])
         for param in ('cluster_ipv4_cidr', 'services_ipv4_cidr'):
             if params[param]:
@@ -84,9 +84,7 @@ class Cluster(ManagedResource):
             'machineType': config.get('machineType'),
             'diskSizeGb': config.get('diskSizeGb'),
             'imageType': config.get('imageType'),
-            # initialNodeCount stays at the creation value; the cluster counts its nodes when it has one pool.
-            'nodeCount': cluster.get('currentNodeCount', pool.get('initialNodeCount'))
-            if len(cluster.get('nodePools') or []) == 1 else pool.get('initialNodeCount'),
+            'nodeCount': self._nodes_per_zone(cluster, pool),
             'releaseChannel': channel,
             'loggingService': cluster.get('loggingService'),
             'monitoringService': cluster.get('monitoringService'),
@@ -94,6 +92,18 @@ class Cluster(ManagedResource):
             'clusterIpv4Cidr': cluster.get('clusterIpv4Cidr'),
             'servicesIpv4Cidr': cluster.get('servicesIpv4Cidr'),
         }
+
+    @staticmethod
+    def _nodes_per_zone(cluster, pool):
+        """The pool's nodes per zone, the unit of node_count and setSize. initialNodeCount (per zone) stays at the
+        creation value; currentNodeCount counts the nodes of every pool in every zone, so with one pool it is
+        divided by the pool's zones (one for a zonal cluster, three for a regional one). Zones holding different
+        numbers of nodes give a fraction, which no node_count matches."""
+        total = cluster.get('currentNodeCount')
+        if len(cluster.get('nodePools') or []) != 1 or total is None:
+            return pool.get('initialNodeCount')
+        zones = len(pool.get('locations') or cluster.get('locations') or []) or 1
+        return total // zones if total % zones == 0 else round(float(total) / zones, 2)
 
     def _wait(self, operation):
         fallback = '%s/operations/%s' % (self.location_url, operation.get('name'))
@@ -108,18 +118,16 @@ class Cluster(ManagedResource):
         return cluster
 
     def settle(self, current, check_mode):
-        if current.get('status') in self._TRANSIENT:
-            if check_mode:
-                return current
-            current = self._await_steady()
-            if current is None:
-                return None
-        if current.get('status') == 'ERROR':
-            # A cluster whose creation failed is left in ERROR and cannot be repaired: replace it.
-            if not check_mode:
-                self.delete(current)
-            return None
+        if current.get('status') in self._TRANSIENT and not check_mode:
+            return self._await_steady()
         return current
+
+    def replacement_reason(self, current):
+        # A cluster whose creation failed is left in ERROR and cannot be repaired: it is replaced (state=present)
+        # or deleted (state=absent), and the plan says so.
+        if current.get('status') == 'ERROR':
+            return 'in status ERROR (%s)' % (current.get('statusMessage') or 'no status message')
+        return None
 
     def create(self):
         params = self.params

@@ -17,6 +17,10 @@ class GcpInputError(GcpError):
     """A parameter is malformed; raised before any API call."""
 
 
+class GcpAuthError(GcpError):
+    """The credentials are missing, unreadable or refused; the message names the parameter and the fix."""
+
+
 class GcpApiError(GcpError):
     """The API answered with an error status."""
 
@@ -47,6 +51,16 @@ class GcpOperationTimeout(GcpError):
 
 class GcpConflictError(GcpError):
     """The existing resource differs in a field that cannot be changed in place."""
+
+
+def describe_cause(exc):
+    """The readable part of an exception from google-auth or the OS, without a trailing full stop. google-auth
+    raises with ``(message, details)`` arguments, whose repr would otherwise be shown."""
+    if exc.args and isinstance(exc.args[0], str):
+        text = exc.args[0]
+    else:
+        text = str(exc) or type(exc).__name__
+    return text.rstrip('. ')
 
 
 def _parse_error_body(body_text):

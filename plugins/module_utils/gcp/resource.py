@@ -8,7 +8,8 @@ from __future__ import absolute_import, division, print_function
 __metaclass__ = type
 
 from ansible_collections.meshbridge.istio_vm.plugins.module_utils.gcp.diff import ansible_diff, changed_fields
-from ansible_collections.meshbridge.istio_vm.plugins.module_utils.gcp.errors import GcpApiError, GcpConflictError
+from ansible_collections.meshbridge.istio_vm.plugins.module_utils.gcp.errors import (
+    GcpApiError, GcpConflictError, GcpOperationError)
 from ansible_collections.meshbridge.istio_vm.plugins.module_utils.gcp.operations import OperationWaiter
 
 
@@ -25,9 +26,14 @@ class ManagedResource(object):
         self.waiter = waiter or OperationWaiter(client)
 
     def settle(self, current, check_mode):
-        """Hook for an existing resource that is not in a steady state; returns it as it is once settled, or
-        None when it had to be removed (and is to be created again)."""
+        """Hook for an existing resource that is not in a steady state; returns it as it is once settled (in
+        check mode: as it is now), or None when it went away meanwhile. It changes nothing."""
         return current
+
+    def replacement_reason(self, current):
+        """Hook: why the existing ``current`` cannot be kept and must be deleted and created again (present), as
+        a phrase such as ``in status ERROR``, or None. The plan, check mode, diff and a warning show the replacement."""
+        return None
 
     def run(self, state, check_mode):
         desired = self.desired_view() if state == 'present' else {}
@@ -36,6 +42,7 @@ class ManagedResource(object):
             current = self.settle(current, check_mode)
         before = self.current_view(current) if current is not None else {}
         result = {'changed': False, 'changed_fields': []}
+        replace = self.replacement_reason(current) if current is not None and state == 'present' else None
 
         if state == 'absent':
             if current is not None:
@@ -47,14 +54,16 @@ class ManagedResource(object):
             result.update(changed=True, changed_fields=sorted(desired))
             if not check_mode:
                 current = self._create()
+        elif replace:
+            # Everything is set anew, whatever the old resource had.
+            result.update(changed=True, changed_fields=sorted(desired))
+            result['warnings'] = ['%s is %s: it %s deleted and created again' % (
+                self.self_link, replace, 'would be' if check_mode else 'was')]
+            if not check_mode:
+                self.delete(current)
+                current = self._create()
         else:
-            fields = changed_fields(desired, before)
-            fixed = sorted(set(fields) & self.IMMUTABLE)
-            if fixed:
-                raise GcpConflictError(
-                    '%s exists and differs in %s, which cannot change in place: %s. Set the parameters to the current '
-                    'values or delete the resource first.' % (self.self_link, ', '.join(fixed), '; '.join(
-                        '%s is %r, wanted %r' % (field, before.get(field), desired[field]) for field in fixed)))
+            fields = self._fields_to_update(desired, before)
             if fields:
                 result.update(changed=True, changed_fields=fields)
                 if not check_mode:
@@ -62,16 +71,54 @@ class ManagedResource(object):
 
         after = desired if state == 'present' else {}
         result['diff'] = ansible_diff(before, after)
+        if replace:
+            result['diff'].update(before_header='%s, %s: deleted' % (self.self_link, replace),
+                                  after_header='%s (created again)' % self.self_link)
         result[self.RESULT_KEY] = current if current is not None else {}
         result['operations'] = self.waiter.progress
         result['api_retries'] = self.client.retried
         return result
 
+    def _fields_to_update(self, desired, before):
+        """The fields that differ; raises GcpConflictError when one of them cannot change in place."""
+        fields = changed_fields(desired, before)
+        fixed = sorted(set(fields) & self.IMMUTABLE)
+        if fixed:
+            raise GcpConflictError(
+                '%s exists and differs in %s, which cannot change in place: %s. Set the parameters to the current '
+                'values or delete the resource first.' % (self.self_link, ', '.join(fixed), '; '.join(
+                    '%s is %r, wanted %r' % (field, before.get(field), desired[field]) for field in fixed)))
+        return fields
+
     def _create(self):
+        """Create the resource; returns it as the API has it then."""
+        mark = len(self.client.retried)
         try:
             return self.create()
         except GcpApiError as exc:
-            # A create retried after a 5xx may have gone through the first time: then the resource is ours.
-            if exc.status_code != 409 or not self.client.retried:
+            if exc.status_code != 409 or not _retried_after_it_may_have_run(self.client.retried[mark:], exc):
                 raise
-            return self.settle(self.client.get(self.self_link), False)
+        # The insert was retried and the retry found the resource: the first try may have created it, and the
+        # answer got lost. It did not exist when this run looked, so it is adopted, but like any existing resource
+        # only after comparing it with the parameters: it may be someone else's.
+        adopted = self.settle(self.client.get(self.self_link), False)
+        if adopted is None:
+            raise GcpOperationError('%s answered a retried insert with 409 (already exists), then went away'
+                                    % self.self_link)
+        if self.replacement_reason(adopted):
+            raise GcpOperationError('%s answered a retried insert with 409 (already exists) and is %s; run again to '
+                                    'replace it' % (self.self_link, self.replacement_reason(adopted)))
+        fields = self._fields_to_update(self.desired_view(), self.current_view(adopted))
+        return self.update(adopted, fields) if fields else adopted
+
+
+# Retry causes after which the first try certainly did nothing: quota refuses a request before it runs, and a
+# connection that was never made carried no request.
+_NOT_RUN = frozenset([429, 'ConnectTimeout'])
+
+
+def _retried_after_it_may_have_run(retries, exc):
+    """Whether the request that failed with ``exc`` was itself retried (``retries``: the client's records) after a
+    failure that leaves open whether the API acted on it."""
+    return any(entry['method'] == exc.method and entry['url'] == exc.url and entry['cause'] not in _NOT_RUN
+               for entry in retries)

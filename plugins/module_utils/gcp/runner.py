@@ -21,15 +21,21 @@ def run_resource_module(module, resource_class):
     resource = None
     try:
         # Loading credentials makes no API call; the resource checks every parameter before run() calls the API.
+        # The access token is fetched by run()'s first request, a read: refused credentials stop the module there.
         credentials = auth.credentials_from_params(module.params)
-        client = gcp_client.GcpClient(credentials, policy=gcp_client.RetryPolicy(retries=module.params['api_retries']))
+        client = gcp_client.GcpClient(credentials, policy=gcp_client.RetryPolicy(retries=module.params['api_retries']),
+                                      auth_remedy=auth.auth_remedy(module.params))
         resource = resource_class(client, module.params)
         result = resource.run(module.params['state'], module.check_mode)
-    except GcpError as exc:
+    except (GcpError,) + auth.GOOGLE_AUTH_ERRORS as exc:
+        if not isinstance(exc, GcpError):  # raised past the client (it converts what it sees): still a message
+            exc = auth.auth_failure(module.params, 'the credentials are not usable', exc)
         failure = {'msg': str(exc)}
         if resource is not None:
             failure.update(operations=resource.waiter.progress, api_retries=resource.client.retried)
         module.fail_json(**failure)
+    for warning in result.pop('warnings', []):
+        module.warn(warning)
     identity = auth.identity_of(credentials)
     if identity:
         result['identity'] = identity

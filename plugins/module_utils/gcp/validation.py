@@ -20,10 +20,19 @@ _LABEL_VALUE = re.compile(r'^[a-z0-9_-]{0,63}$')
 _PORT_RANGE = re.compile(r'^(\d+)(?:-(\d+))?$')
 
 
-def check_name(param, value):
+# GKE's own limit on cluster and node pool names, shorter than RFC 1035's 63.
+GKE_NAME_MAX = 40
+
+
+def check_name(param, value, max_length=63, kind='name'):
+    """An RFC 1035 name; ``max_length`` and ``kind`` (what the name names, for the message) where the API
+    allows fewer than 63 characters."""
     if not _NAME.match(value or ''):
-        raise GcpInputError("%s=%r is not a valid name: use 1-63 lowercase letters, digits and hyphens, "
-                            "starting with a letter and not ending with a hyphen" % (param, value))
+        raise GcpInputError("%s=%r is not a valid name: use 1-%d lowercase letters, digits and hyphens, "
+                            "starting with a letter and not ending with a hyphen" % (param, value, max_length))
+    if len(value) > max_length:
+        raise GcpInputError('%s=%r is %d characters long: a %s has at most %d'
+                            % (param, value, len(value), kind, max_length))
     return value
 
 
