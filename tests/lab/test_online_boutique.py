@@ -231,3 +231,24 @@ def test_the_wait_is_bounded_and_names_what_is_not_ready(run_playbook, tmp_path)
     message = failed.task(ROLE + 'Name the Deployments that are not ready')['msg']
     assert message.startswith('Not rolled out within 3 s in namespace default: adservice, cartservice, ')
     assert 'productcatalogservice' not in message and 'raise online_boutique_wait_timeout' in message
+
+
+def test_without_the_wait_the_role_ends_at_once_and_the_wait_entry_point_waits(run_playbook, tmp_path):
+    with running_kube_api(tmp_path / 'slow-kube', deployment_ready_seconds=20) as slow:
+        settings = {'online_boutique_kubeconfig': slow.kubeconfig, 'online_boutique_ingress': False,
+                    'online_boutique_wait_timeout': 60}
+        applied = run_playbook(PLAY, extra_vars=dict(settings, online_boutique_wait=False))
+        assert applied.changed() > 0
+        with pytest.raises(AssertionError, match='no task named'):
+            applied.task(ROLE + 'Wait until every Deployment has rolled out')
+        waited = run_playbook('''
+            - hosts: localhost
+              gather_facts: false
+              tasks:
+                - name: Wait for the rollout
+                  ansible.builtin.include_role:
+                    name: meshbridge.istio_vm.online_boutique
+                    tasks_from: wait
+        ''', extra_vars=settings)
+    polls = waited.task(ROLE + 'Wait until every Deployment has rolled out')['attempts']
+    assert polls > 1, 'the Deployments became Available only after the role had ended'
