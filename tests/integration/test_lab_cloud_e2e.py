@@ -48,7 +48,7 @@ CHANGED_BY_CREATE = [
     "Ensure the firewall rule from the pod range to each VM's service ports is present", 'Wait for the VMs to be present',
 ]
 CHANGED_BY_TEARDOWN = [
-    'Ensure the GKE cluster is absent', 'Ensure the kubeconfig context of the cluster is absent',
+    'Delete each Service of type LoadBalancer and wait until its load balancer is gone', 'Ensure the GKE cluster is absent', 'Ensure the kubeconfig context of the cluster is absent',
     "Ensure the firewall rule from the pod range to each VM's service ports is absent", 'Wait for the VMs to be absent',
 ]
 
@@ -68,8 +68,9 @@ def _lab_env(lab, home):
                 HOME=home, KUBECACHEDIR=os.path.join(home, 'kube-cache'))
 
 
-def _run(env, *command):
-    completed = subprocess.run(list(command), env=dict(os.environ, **env), capture_output=True, text=True, timeout=120, check=False)
+def _run(env, *command, input=None):  # noqa: A002 (subprocess's name)
+    completed = subprocess.run(list(command), env=dict(os.environ, **env), capture_output=True, text=True, timeout=120,
+                               check=False, input=input)
     assert completed.returncode == 0, '%s failed:\n%s' % (' '.join(command), completed.stderr)
     return completed.stdout
 
@@ -157,9 +158,17 @@ def test_roles_make_a_reachable_cluster_and_vm_and_remove_them(world, run_playbo
     with pytest.raises(TimeoutError):
         netns.connect_tcp(cluster_network.netns, vm_address, CLOSED_PORT, source=pod, timeout=1.5).close()
 
+    # A Service of type LoadBalancer, as Istio's gateways are: deleted (and its load balancer with it) before the cluster.
+    gateway = {'apiVersion': 'v1', 'kind': 'Service', 'metadata': {'name': 'gateway', 'namespace': 'default'},
+               'spec': {'type': 'LoadBalancer', 'selector': {'app': 'gateway'}, 'ports': [{'port': 443}]}}
+    _run(env, *kubeconfig, 'create', '-f', '-', input=json.dumps(gateway))
+
     absent = dict(role_vars, gke_cluster_state='absent', gce_vm_state='absent')
     removed, teardown_seconds = _timed(run_playbook, PLAYBOOK, extra_vars=absent, env=env)
     assert _changed_tasks(removed) == CHANGED_BY_TEARDOWN, json.dumps(removed.stats)
+    deleted = removed.task('meshbridge.istio_vm.gke_cluster : Delete each Service of type LoadBalancer and wait until '
+                           'its load balancer is gone')['results']
+    assert [result['item']['metadata']['name'] for result in deleted if result['changed']] == ['gateway']
     assert _gcloud(env, 'compute', 'instances', 'list') == []
     assert _gcloud(env, 'container', 'clusters', 'list') == []
     made_rules = [rule['name'] for rule in _gcloud(env, 'compute', 'firewall-rules', 'list')
