@@ -18,6 +18,7 @@ __metaclass__ = type
 import struct
 import time
 
+from ansible_collections.meshbridge.istio_vm.plugins.module_utils.polling import Poller
 from ansible_collections.meshbridge.istio_vm.plugins.module_utils.protobuf_wire import encode_varint
 
 _PREFACE = b'PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n'
@@ -120,30 +121,18 @@ def unary_call(sock, authority, path, message=b'', scheme='http', max_reply=DEFA
     return decode_message(read_reply(sock, max_reply))
 
 
-class PollTimeout(Exception):
-    """``poll`` ran out of time; ``attempts`` and ``last`` (the last reason it was not done) are for the message."""
-
-    def __init__(self, attempts, last):
-        super(PollTimeout, self).__init__(last)
-        self.attempts = attempts
-        self.last = last
-
-
 def poll(attempt, timeout, interval=0.25, max_interval=4.0):
     """Call ``attempt(call_timeout)`` until it returns ``(value, None)``; ``(None, reason)`` means not yet.
 
-    Waits between attempts double from ``interval`` up to ``max_interval``, and the whole wait is bounded by
-    ``timeout`` seconds. Returns (value, attempts, elapsed seconds); raises PollTimeout with the last reason.
+    The shared Poller waits between attempts, doubling from ``interval`` up to ``max_interval``, the whole wait
+    bounded by ``timeout`` seconds; each attempt gets what is left of it (0.1 to 5 s) as its own timeout.
+    Returns (value, attempts, elapsed seconds); raises polling.PollTimeout (``last``: the last reason, ``attempts``).
     """
-    started = time.monotonic()
-    attempts, last = 0, 'no attempt'
-    while True:
-        attempts += 1
-        remaining = timeout - (time.monotonic() - started)
-        value, last = attempt(max(0.1, min(5.0, remaining)))
-        if last is None:
-            return value, attempts, time.monotonic() - started
-        if time.monotonic() - started + interval > timeout:
-            raise PollTimeout(attempts, last)
-        time.sleep(interval)
-        interval = min(interval * 2, max_interval)
+    deadline = time.monotonic() + timeout
+
+    def read():
+        return attempt(max(0.1, min(5.0, deadline - time.monotonic())))
+
+    (value, _reason), attempts, elapsed = Poller(first=interval, factor=2, cap=max_interval).until(
+        read, lambda outcome: outcome[1] is None, timeout, lambda outcome: outcome[1])
+    return value, attempts, elapsed

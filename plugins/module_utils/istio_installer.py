@@ -10,9 +10,9 @@ ConfigMap ``istio-sidecar-injector`` (values: network, cluster name), the east-w
 
 import json
 import os
-import time
 
 from ansible_collections.meshbridge.istio_vm.plugins.module_utils import istio_operator, istio_release, kube
+from ansible_collections.meshbridge.istio_vm.plugins.module_utils.polling import PollTimeout, Poller
 
 try:
     import yaml
@@ -20,7 +20,6 @@ except ImportError:  # PyYAML comes with the kubernetes library, which the modul
     yaml = None
 
 NAMESPACE = istio_operator.ISTIO_NAMESPACE
-_POLL_SECONDS = 1.0
 # Options that, given, change the connection istioctl must use from what the kubeconfig alone says.
 _CONNECTION_OVERRIDES = ('host', 'api_key', 'ca_cert', 'validate_certs')
 
@@ -221,24 +220,21 @@ class IstioInstaller:
 
     def wait_ready(self, timeout):
         """Wait for istiod to be Available and the east-west gateway to have an address; return that address."""
-        deadline = time.monotonic() + timeout
-        while True:
-            missing, address = self._not_ready()
-            if not missing:
-                return address
-            if time.monotonic() >= deadline:
-                raise InstallError('Istio is not ready after %d s: %s; raise wait_timeout, or look at the cluster '
-                                   '(kubectl -n %s get deploy,svc)' % (timeout, '; '.join(missing), NAMESPACE))
-            time.sleep(_POLL_SECONDS)
+        try:
+            (_missing, address), _reads, _elapsed = Poller().until(
+                self._not_ready, lambda state: not state[0], timeout, lambda state: '; '.join(state[0]))
+        except PollTimeout as timed_out:
+            raise InstallError('Istio is not ready after %d s: %s; raise wait_timeout, or look at the cluster '
+                               '(kubectl -n %s get deploy,svc)' % (timeout, timed_out.last, NAMESPACE)) from None
+        return address
 
     def wait_removed(self, timeout):
-        deadline = time.monotonic() + timeout
-        while self.observe() is not None:
-            if time.monotonic() >= deadline:
-                raise InstallError('Istio revision %s is still present %d s after istioctl uninstall: %s; look at '
-                                   'the cluster (kubectl -n %s get deploy,svc,gateway,virtualservice)'
-                                   % (self.revision or 'default', timeout, self.observe(), NAMESPACE))
-            time.sleep(_POLL_SECONDS)
+        try:
+            Poller().until(self.observe, lambda observed: observed is None, timeout, repr)
+        except PollTimeout as timed_out:
+            raise InstallError('Istio revision %s is still present %d s after istioctl uninstall: %s; look at '
+                               'the cluster (kubectl -n %s get deploy,svc,gateway,virtualservice)'
+                               % (self.revision or 'default', timeout, timed_out.last, NAMESPACE)) from None
 
     def _not_ready(self):
         missing = []

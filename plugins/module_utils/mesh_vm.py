@@ -17,6 +17,7 @@ import time
 from ansible_collections.meshbridge.istio_vm.plugins.module_utils import bootstrap_token, go_yaml, vm_bundle
 from ansible_collections.meshbridge.istio_vm.plugins.module_utils.bundle_dir import BundleDir
 from ansible_collections.meshbridge.istio_vm.plugins.module_utils.kube import KubeError, describe
+from ansible_collections.meshbridge.istio_vm.plugins.module_utils.polling import PollTimeout, Poller
 from ansible_collections.meshbridge.istio_vm.plugins.module_utils.workload_group import (
     GROUP_ANNOTATION, MANAGED_BY, MANAGED_BY_LABEL, service_group)
 
@@ -148,18 +149,21 @@ class MeshVmRegistration:
         """Key root-cert.pem of ConfigMap istio-ca-root-cert in the group's namespace. istiod publishes it into
         every namespace shortly after the namespace appears, so wait for it up to wait_timeout."""
         namespace = self.workload.namespace
-        deadline = time.monotonic() + self.params['wait_timeout']
-        while True:
+
+        def read():
             config_map = self.kube.get('v1', 'ConfigMap', ROOT_CERT_CONFIG_MAP, namespace)
-            root_cert = ((config_map or {}).get('data') or {}).get(ROOT_CERT_KEY)
-            if root_cert:
-                return root_cert
-            if time.monotonic() >= deadline:
-                raise MeshAddVmError('ConfigMap %s/%s with key %s did not appear within %d s: istiod publishes it once it '
-                                     'runs; check istiod in %s (or raise wait_timeout)'
-                                     % (namespace, ROOT_CERT_CONFIG_MAP, ROOT_CERT_KEY, self.params['wait_timeout'],
-                                        self.params['istio_namespace']))
-            self._sleep(1)
+            return ((config_map or {}).get('data') or {}).get(ROOT_CERT_KEY)
+
+        try:
+            root_cert, _reads, _elapsed = Poller(sleep=self._sleep).until(
+                read, bool, self.params['wait_timeout'], lambda value: 'ConfigMap %s/%s has no key %s'
+                % (namespace, ROOT_CERT_CONFIG_MAP, ROOT_CERT_KEY))
+        except PollTimeout:
+            raise MeshAddVmError('ConfigMap %s/%s with key %s did not appear within %d s: istiod publishes it once it '
+                                 'runs; check istiod in %s (or raise wait_timeout)'
+                                 % (namespace, ROOT_CERT_CONFIG_MAP, ROOT_CERT_KEY, self.params['wait_timeout'],
+                                    self.params['istio_namespace'])) from None
+        return root_cert
 
     # ---- planning objects ------------------------------------------------------------------------------------------
 

@@ -9,6 +9,7 @@ import datetime
 import json
 import os
 import stat
+import time
 
 import pytest
 
@@ -455,3 +456,32 @@ def test_absent_removes_all_the_groups_services(kube, clock, tmp_path):
     result, _diffs = run(kube, clock, module_params(tmp_path, name='boutique-vm', state='absent', ports=None, address=None))
     assert sorted(o['name'] for o in result['objects'] if o['kind'] == 'Service') == ['currencyservice', 'productcatalogservice']
     assert service_names(kube) == ['redis']
+
+
+class _MonotonicClock:
+    """time.monotonic for the code under test: it moves only when the code sleeps."""
+
+    def __init__(self):
+        self.now = 1000.0
+        self.sleeps = []
+
+    def __call__(self):
+        return self.now
+
+    def sleep(self, seconds):
+        self.sleeps.append(seconds)
+        self.now += seconds
+
+
+def test_the_root_certificate_wait_backs_off_and_names_what_is_missing(kube, clock, tmp_path, monkeypatch):
+    kube.store.pop(('ConfigMap', 'default', 'istio-ca-root-cert'))
+    monotonic = _MonotonicClock()
+    monkeypatch.setattr(time, 'monotonic', monotonic)
+    params = module_params(tmp_path, wait_timeout=10)
+    registration = MeshVmRegistration(kube, VmWorkload(params), params, now=clock, sleep=monotonic.sleep)
+    with pytest.raises(MeshAddVmError, match='ConfigMap default/istio-ca-root-cert with key root-cert.pem did not '
+                                             'appear within 10 s'):
+        registration.present()
+    assert monotonic.sleeps[:4] == pytest.approx([0.5, 0.75, 1.125, 1.6875])
+    assert sum(monotonic.sleeps) == pytest.approx(10) and max(monotonic.sleeps) <= 5
+    assert kube.applied == []
