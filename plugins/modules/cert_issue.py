@@ -35,7 +35,6 @@ requirements:
 extends_documentation_fragment:
   - ansible.builtin.action_common_attributes
   - ansible.builtin.files
-  - meshbridge.istio_vm.attributes.action_group_istio_vm
 attributes:
   check_mode:
     support: full

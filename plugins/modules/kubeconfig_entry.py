@@ -20,7 +20,6 @@ author:
   - meshbridge maintainers (@meshbridge)
 extends_documentation_fragment:
   - meshbridge.istio_vm.attributes
-  - meshbridge.istio_vm.attributes.action_group_istio_vm
 attributes:
   check_mode:
     support: full

@@ -1,6 +1,7 @@
 """meshbridge.istio_vm.istio_install through real ansible-playbook, against the Kubernetes stand-in, with the
 stand-in istioctl release served from a loopback HTTP server; results checked with the real kubectl."""
 
+import base64
 import json
 import os
 import re
@@ -210,3 +211,46 @@ def test_check_mode_refuses_what_install_would_refuse(istio, kubectl):
     assert 'istioctl manifest generate failed (exit 1)' in failed['msg']
     assert 'unknown field "notAPilotValue" in Values.pilot' in failed['msg']
     assert kubectl('get', 'namespace', 'istio-system', check=False).returncode != 0
+
+
+GROUP_PLAY = '''
+- hosts: localhost
+  gather_facts: false
+  module_defaults:
+    group/meshbridge.istio_vm.istio_vm:
+      kubeconfig: "{{ kubeconfig }}"
+      context: lab
+  tasks:
+    - name: Root CA
+      meshbridge.istio_vm.cert_issue:
+        kind: root
+        dest: "{{ ca_dir }}"
+    - name: Context
+      meshbridge.istio_vm.kubeconfig_entry:
+        path: "{{ other_kubeconfig }}"
+        context: west
+        cluster_name: west
+        server: https://127.0.10.1
+        certificate_authority_data: "{{ ca_data }}"
+    - name: Istio
+      meshbridge.istio_vm.istio_install:
+        version: "{{ version }}"
+        state: absent
+        release_url: "{{ release_url }}"
+        cache_dir: "{{ cache_dir }}"
+'''
+
+
+def test_the_group_sets_the_connection_of_its_members_and_no_other_module(run_playbook, lab, tmp_path):
+    """The group's defaults reach every member: cert_issue and kubeconfig_entry, which have no kubeconfig
+    option, must not be members, and istio_install must get kubeconfig and context from it."""
+    kube, release_url = lab
+    with open(kube.ca_path, 'rb') as handle:
+        ca_data = base64.b64encode(handle.read()).decode()
+    result = run_playbook(GROUP_PLAY, extra_vars={
+        'kubeconfig': kube.kubeconfig, 'ca_dir': str(tmp_path / 'ca'), 'other_kubeconfig': str(tmp_path / 'other'),
+        'ca_data': ca_data, 'version': VERSION, 'release_url': release_url, 'cache_dir': str(tmp_path / 'cache')})
+    assert result.task('Root CA')['changed'] is True
+    assert result.task('Context')['changed'] is True
+    istio = result.task('Istio')
+    assert istio['changed'] is False and istio['revision'] == ''
