@@ -11,6 +11,7 @@ A cached istioctl whose digest no longer matches is fetched again, so a damaged 
 """
 
 import hashlib
+import http.client
 import os
 import re
 import shutil
@@ -74,7 +75,8 @@ class IstioRelease:
                  timeout=60):
         self.version = validate_version(version)
         self.url = archive_url(release_url, version)
-        self.directory = os.path.join(os.path.expanduser(cache_dir), version)
+        self.cache_dir = os.path.expanduser(cache_dir)
+        self.directory = os.path.join(self.cache_dir, version)
         self.istioctl_path = os.path.join(self.directory, 'istioctl')
         self.validate_certs = validate_certs
         self.timeout = timeout
@@ -88,9 +90,16 @@ class IstioRelease:
             return handle.read().strip() == file_sha256(self.istioctl_path)
 
     def istioctl(self):
-        """The path of a verified istioctl, downloading the release once."""
-        if not self.cached():
-            self._fetch()
+        """The path of a verified istioctl, downloading the release once.
+
+        Network failures are ReleaseErrors of their own, so an OSError left here is the cache directory's."""
+        try:
+            if not self.cached():
+                self._fetch()
+        except OSError as exc:
+            raise ReleaseError('cache_dir %s: cannot keep istioctl %s there: %s; set cache_dir to a directory the user '
+                               'running the module can write (or fix the permissions of this one)'
+                               % (self.cache_dir, self.version, exc)) from None
         return self.istioctl_path
 
     def _open(self, url):
@@ -115,7 +124,15 @@ class IstioRelease:
             archive = os.path.join(work, archive_name(self.version))
             response = self._open(self.url)
             with open(archive, 'wb') as handle:
-                shutil.copyfileobj(response, handle, _CHUNK)
+                while True:
+                    try:
+                        chunk = response.read(_CHUNK)
+                    except (OSError, http.client.HTTPException) as exc:
+                        raise ReleaseError('downloading %s broke off: %s; retry, or check the network (proxy)'
+                                           % (self.url, exc)) from None
+                    if not chunk:
+                        break
+                    handle.write(chunk)
             downloaded = file_sha256(archive)
             if downloaded != published:
                 raise ReleaseError('checksum mismatch for %s: the published SHA-256 is %s, the download has %s; '

@@ -16,16 +16,10 @@ import time
 
 from ansible_collections.meshbridge.istio_vm.plugins.module_utils import bootstrap_token, go_yaml, vm_bundle
 from ansible_collections.meshbridge.istio_vm.plugins.module_utils.bundle_dir import BundleDir
-from ansible_collections.meshbridge.istio_vm.plugins.module_utils.kube import KubeError, describe
+from ansible_collections.meshbridge.istio_vm.plugins.module_utils.kube import describe
 from ansible_collections.meshbridge.istio_vm.plugins.module_utils.polling import PollTimeout, Poller
 from ansible_collections.meshbridge.istio_vm.plugins.module_utils.workload_group import (
     GROUP_ANNOTATION, MANAGED_BY, MANAGED_BY_LABEL, service_group)
-
-try:
-    from kubernetes.client.rest import ApiException
-except ImportError:
-    class ApiException(Exception):
-        """Stands in for the library's class; modules stop on the missing library before any request."""
 
 ROOT_CERT_CONFIG_MAP = 'istio-ca-root-cert'
 ROOT_CERT_KEY = 'root-cert.pem'
@@ -252,12 +246,7 @@ class MeshVmRegistration:
         namespace, service_account = self.workload.namespace, self.workload.service_account
         body = {'apiVersion': 'authentication.k8s.io/v1', 'kind': 'TokenRequest',
                 'spec': {'audiences': [bootstrap_token.AUDIENCE], 'expirationSeconds': self.params['token_duration']}}
-        try:
-            token_requests = self.kube.resource('v1', 'ServiceAccount').subresources['token']
-            response = token_requests.create(body=body, name=service_account, namespace=namespace).to_dict()
-        except ApiException as error:
-            raise KubeError('cannot request a token for ServiceAccount %s/%s: %s %s'
-                            % (namespace, service_account, error.status, error.reason), error.status, error.reason) from None
+        response = self.kube.request_token(namespace, service_account, body)
         return response['status']['token']
 
     def _bundle_group(self, objects):

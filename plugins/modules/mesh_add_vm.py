@@ -467,6 +467,7 @@ token_expires_at:
 from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.meshbridge.istio_vm.plugins.module_utils import kube, workload_group
+from ansible_collections.meshbridge.istio_vm.plugins.module_utils.bundle_dir import BundleDirError
 from ansible_collections.meshbridge.istio_vm.plugins.module_utils.go_yaml import HAS_YAML, YAML_IMPORT_ERROR
 from ansible_collections.meshbridge.istio_vm.plugins.module_utils.mesh_vm import MeshAddVmError, MeshVmRegistration
 
@@ -544,7 +545,7 @@ def main():
         client = kube.connect(params, discovery_cache_dir=module.tmpdir)
         registration = MeshVmRegistration(client, workload, params, check_mode=module.check_mode)
         result = registration.present() if params['state'] == 'present' else registration.absent()
-    except (MeshAddVmError, kube.KubeError) as error:
+    except (MeshAddVmError, BundleDirError, kube.KubeError) as error:
         module.fail_json(msg=str(error))
     for warning in registration.warnings:
         module.warn(warning)

@@ -160,6 +160,8 @@ def _closed_port():
                                             r'field "notAValuesSection" in Values'),
     ({'kubeconfig': None, 'context': None, 'host': 'https://127.0.0.1:%d' % _closed_port(), 'api_key': 'x'},
      'cannot reach the Kubernetes API at https://127.0.0.1:'),
+    ({'cache_dir': '/dev/null/istio'}, r'cache_dir /dev/null/istio: cannot keep istioctl 1.24.2 there: .*Not a '
+                                       r'directory.*set cache_dir to a directory'),
 ])
 def test_bad_input_is_refused_before_anything_changes(istio, kubectl, options, message):
     failed = istio(expect_failure=True, **options)

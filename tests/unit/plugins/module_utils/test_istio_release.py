@@ -91,3 +91,11 @@ def test_checksum_file_formats(text):
 def test_checksum_file_for_another_archive_is_refused():
     with pytest.raises(rel.ReleaseError, match='holds no SHA-256'):
         rel.parse_checksum('%s  istio-1.24.1-linux-amd64.tar.gz\n' % ('ab' * 32), 'istio-1.24.2-linux-amd64.tar.gz')
+
+
+def test_a_cache_dir_the_os_refuses_is_named_with_the_fix(served, tmp_path):
+    (tmp_path / 'file').write_text('')
+    cache_dir = tmp_path / 'file' / 'cache'
+    with pytest.raises(rel.ReleaseError, match=r'cache_dir %s: cannot .*Not a directory.*set cache_dir to a directory '
+                                               r'.* can write' % cache_dir):
+        rel.IstioRelease(VERSION, served, str(cache_dir)).istioctl()

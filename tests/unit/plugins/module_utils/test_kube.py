@@ -215,3 +215,31 @@ def test_bad_connection_options_name_the_fix(tmp_path, monkeypatch, params, fix)
     monkeypatch.setenv('KUBECONFIG', str(path))
     with pytest.raises(kube.KubeError, match=fix):
         kube.build_configuration(params)
+
+
+def _gone_client(api, tmp_path):
+    """A client connected through a kubeconfig context, whose API server then goes away."""
+    path = tmp_path / 'kubeconfig'
+    _write_kubeconfig(path, server=api.url)
+    client = kube.connect({'kubeconfig': str(path), 'context': 'lab'}, discovery_cache_dir=str(tmp_path))
+    api.shutdown()
+    api.server_close()
+    return client, path
+
+
+@pytest.mark.parametrize('operation, doing', [
+    (lambda client: client.get('v1', 'ConfigMap', 'istio', 'istio-system'), 'read ConfigMap istio-system/istio (v1)'),
+    (lambda client: client.list('v1', 'ConfigMap', 'istio-system'), 'list ConfigMap istio-system/* (v1)'),
+    (lambda client: client.apply(CONFIGMAP), 'apply ConfigMap istio-system/istio (v1)'),
+    (lambda client: client.delete('v1', 'ConfigMap', 'istio', 'istio-system'), 'delete ConfigMap istio-system/istio (v1)'),
+    (lambda client: client.request_token('default', 'vm', {'spec': {}}),
+     'request a token for ServiceAccount default/vm'),
+])
+def test_an_api_server_that_stops_answering_is_named_with_the_kubeconfig_and_context(api, tmp_path, operation, doing):
+    client, path = _gone_client(api, tmp_path)
+    with pytest.raises(kube.KubeError) as raised:
+        operation(client)
+    message = str(raised.value)
+    assert 'cannot %s: the Kubernetes API at %s (kubeconfig %s, context lab) does not answer' % (doing, api.url, path) \
+        in message, message
+    assert 'Connection refused' in message

@@ -13,39 +13,12 @@ import time
 
 import pytest
 
+from ansible_collections.meshbridge.istio_vm.plugins.module_utils.bundle_dir import BundleDirError
 from ansible_collections.meshbridge.istio_vm.plugins.module_utils.mesh_vm import MeshAddVmError, MeshVmRegistration
 from ansible_collections.meshbridge.istio_vm.plugins.module_utils.workload_group import VmWorkload
 
 START = datetime.datetime(2026, 11, 24, 21, 0, tzinfo=datetime.timezone.utc)
 ISTIO_KINDS = ('WorkloadGroup', 'WorkloadEntry', 'ServiceEntry')
-
-
-class _Response:
-    def __init__(self, data):
-        self._data = data
-
-    def to_dict(self):
-        return self._data
-
-
-class _TokenRequests:
-    def __init__(self, kube):
-        self.kube = kube
-
-    def create(self, body, name, namespace):
-        assert self.kube.get('v1', 'ServiceAccount', name, namespace), 'TokenRequest for a missing service account'
-        self.kube.tokens_issued += 1
-        expires = self.kube.clock() + datetime.timedelta(seconds=body['spec']['expirationSeconds'])
-        claims = {'sub': 'system:serviceaccount:%s:%s' % (namespace, name), 'aud': body['spec']['audiences'],
-                  'exp': int(expires.timestamp()), 'jti': str(self.kube.tokens_issued)}
-        payload = base64.urlsafe_b64encode(json.dumps(claims).encode()).rstrip(b'=').decode()
-        return _Response({'status': {'token': 'eyJhbGciOiJSUzI1NiJ9.%s.c2ln' % payload,
-                                     'expirationTimestamp': expires.isoformat()}})
-
-
-class _ServiceAccounts:
-    def __init__(self, kube):
-        self.subresources = {'token': _TokenRequests(kube)}
 
 
 class FakeKube:
@@ -65,9 +38,14 @@ class FakeKube:
     def serves(self, api_version, kind):
         return kind not in ISTIO_KINDS or (api_version, kind) in self.served
 
-    def resource(self, api_version, kind):
-        assert (api_version, kind) == ('v1', 'ServiceAccount')
-        return _ServiceAccounts(self)
+    def request_token(self, namespace, name, body):
+        assert self.get('v1', 'ServiceAccount', name, namespace), 'TokenRequest for a missing service account'
+        self.tokens_issued += 1
+        expires = self.clock() + datetime.timedelta(seconds=body['spec']['expirationSeconds'])
+        claims = {'sub': 'system:serviceaccount:%s:%s' % (namespace, name), 'aud': body['spec']['audiences'],
+                  'exp': int(expires.timestamp()), 'jti': str(self.tokens_issued)}
+        payload = base64.urlsafe_b64encode(json.dumps(claims).encode()).rstrip(b'=').decode()
+        return {'status': {'token': 'eyJhbGciOiJSUzI1NiJ9.%s.c2ln' % payload, 'expirationTimestamp': expires.isoformat()}}
 
     def get(self, api_version, kind, name, namespace=None):
         if not self.serves(api_version, kind):
@@ -485,3 +463,12 @@ def test_the_root_certificate_wait_backs_off_and_names_what_is_missing(kube, clo
     assert monotonic.sleeps[:4] == pytest.approx([0.5, 0.75, 1.125, 1.6875])
     assert sum(monotonic.sleeps) == pytest.approx(10) and max(monotonic.sleeps) <= 5
     assert kube.applied == []
+
+
+def test_a_bundle_dir_the_os_refuses_is_named_before_any_change(kube, clock, tmp_path):
+    (tmp_path / 'file').write_text('')
+    params = module_params(tmp_path, bundle_dir=str(tmp_path / 'file' / 'bundle'))
+    with pytest.raises(BundleDirError, match=r'bundle_dir %s: cannot read .*Not a directory.*choose another bundle_dir'
+                                             % (tmp_path / 'file' / 'bundle')):
+        run(kube, clock, params)
+    assert kube.applied == [] and kube.tokens_issued == 0
