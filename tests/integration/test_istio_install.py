@@ -5,6 +5,7 @@ import base64
 import json
 import os
 import re
+import shutil
 import socket
 import subprocess
 
@@ -186,16 +187,17 @@ def test_version_change_upgrades_in_place_and_istioctl_path_must_match(run_playb
         args = {'version': VERSION, 'kubeconfig': kube.kubeconfig, 'context': 'lab', 'release_url': release_url,
                 'cache_dir': str(tmp_path / 'cache2'), 'mesh_id': 'mesh1', 'wait_timeout': 60}
         first = run_playbook(PLAY, extra_vars={'istio_args': args}).task('Istio')
+        # The upgrade must run istioctl, so istioctl_path's version is checked (a run that changes nothing does
+        # not run istioctl at all).
+        mismatched = run_playbook(PLAY, expect_failure=True, extra_vars={'istio_args': dict(
+            args, version='1.24.3', istioctl_path=first['istioctl'])}).task('Istio')
         upgraded = run_playbook(PLAY, extra_vars={'istio_args': dict(args, version='1.24.3')}).task('Istio')
     assert first['version'] == VERSION
+    assert 'is istioctl 1.24.2, but version 1.24.3 was asked' in mismatched['msg']
     assert upgraded['changed'] is True and upgraded['version'] == '1.24.3'
     image = kubectl('-n', 'istio-system', 'get', 'deploy', 'istiod', '-o',
                     'jsonpath={.spec.template.spec.containers[0].image}').stdout
     assert image == 'docker.io/istio/pilot:1.24.3'
-
-    mismatched = run_playbook(PLAY, expect_failure=True, extra_vars={'istio_args': dict(
-        args, version='1.24.3', istioctl_path=first['istioctl'])}).task('Istio')
-    assert 'is istioctl 1.24.2, but version 1.24.3 was asked' in mismatched['msg']
 
 
 def test_wait_is_bounded_and_names_what_is_not_ready(run_playbook, tmp_path):
@@ -256,3 +258,27 @@ def test_the_group_sets_the_connection_of_its_members_and_no_other_module(run_pl
     assert result.task('Context')['changed'] is True
     istio = result.task('Istio')
     assert istio['changed'] is False and istio['revision'] == ''
+
+
+def test_a_run_that_changes_nothing_neither_downloads_nor_runs_istioctl(istio, lab, tmp_path):
+    """istioctl is only obtained when an install, uninstall or (check mode) manifest generate is needed."""
+    assert istio()['changed'] is True
+    cache = tmp_path / 'cache'
+    shutil.rmtree(cache)
+    requests = len(lab[1].requests)
+    assert istio()['changed'] is False
+    assert istio(check=True)['changed'] is False
+    assert not cache.exists() and len(lab[1].requests) == requests, 'no istioctl was fetched'
+    predicted = istio(check=True, mesh_id='mesh2')
+    assert predicted['changed'] is True and cache.exists(), 'check mode runs manifest generate for a change'
+
+
+def test_a_variant_image_is_the_installed_version(istio, kubectl):
+    """values.global.variant makes istiod's image tag 1.24.2-distroless; that is still version 1.24.2."""
+    distroless = {'global': {'variant': 'distroless'}}
+    assert istio(values=distroless)['changed'] is True
+    image = kubectl('-n', 'istio-system', 'get', 'deploy', 'istiod', '-o',
+                    'jsonpath={.spec.template.spec.containers[0].image}').stdout
+    assert image == 'docker.io/istio/pilot:%s-distroless' % VERSION
+    again = istio(values=distroless)
+    assert again['changed'] is False and again['version'] == VERSION
