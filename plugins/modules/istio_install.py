@@ -62,7 +62,9 @@ options:
   release_url:
     description:
       - Where Istio releases are downloaded from; the archive is
-        C(<release_url>/<version>/istio-<version>-linux-amd64.tar.gz), its checksum the same URL plus C(.sha256).
+        C(<release_url>/<version>/istio-<version>-<platform>.tar.gz), its checksum the same URL plus C(.sha256).
+      - The platform is the machine running the module, as Istio names its archives - V(linux-amd64),
+        V(linux-arm64), V(osx) (x86_64 macOS) or V(osx-arm64). Other machines need O(istioctl_path).
     type: str
     default: https://github.com/istio/istio/releases/download
   cache_dir:
