@@ -6,6 +6,8 @@
 from __future__ import absolute_import, division, print_function
 __metaclass__ = type
 
+import base64
+import binascii
 import copy
 import os
 import tempfile
@@ -49,6 +51,24 @@ def load(path):
     for section in ('clusters', 'users', 'contexts'):
         config[section] = config.get(section) or []
     return config
+
+
+def check_certificate_authority_data(value):
+    """Refuse a certificate_authority_data that is not base64 of a PEM certificate; a raw PEM pasted as it stands is
+    the usual mistake, and kubectl would only fail on it later."""
+    text = ''.join((value or '').split())
+    if text.startswith('-----BEGIN'):
+        raise KubeconfigError('certificate_authority_data is a PEM certificate, not base64 of one (as GKE\'s '
+                              'masterAuth.clusterCaCertificate is): encode it, for example '
+                              '"{{ ca_pem | b64encode }}"')
+    try:
+        decoded = base64.b64decode(text, validate=True)
+    except (binascii.Error, ValueError):
+        raise KubeconfigError('certificate_authority_data is not base64: give the cluster CA certificate (PEM) '
+                              'base64-encoded, as GKE\'s masterAuth.clusterCaCertificate is') from None
+    if b'-----BEGIN CERTIFICATE-----' not in decoded:
+        raise KubeconfigError('certificate_authority_data decodes to no PEM certificate (no "-----BEGIN '
+                              'CERTIFICATE-----"): give the cluster CA certificate (PEM) base64-encoded')
 
 
 def user_entry(auth, token=None):

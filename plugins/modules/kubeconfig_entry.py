@@ -53,8 +53,8 @@ options:
     description: The API server URL, for example V(https://203.0.113.10). Required with O(state=present).
     type: str
   certificate_authority_data:
-    description: The cluster CA certificate, base64-encoded PEM (GKE's C(masterAuth.clusterCaCertificate)).
-      Required with O(state=present).
+    description: The cluster CA certificate, base64-encoded PEM (GKE's C(masterAuth.clusterCaCertificate)), not
+      the PEM text itself. Required with O(state=present).
     type: str
   auth:
     description: How the user authenticates. V(gke_auth_plugin) runs C(gke-gcloud-auth-plugin); V(token) uses O(token).
@@ -124,6 +124,8 @@ def main():
     if params['state'] == 'present' and not params['server'].startswith('https://'):
         module.fail_json(msg='server=%r must be an https:// URL, for example https://203.0.113.10' % params['server'])
     try:
+        if params['state'] == 'present':
+            kubeconfig.check_certificate_authority_data(params['certificate_authority_data'])
         current = kubeconfig.load(params['path'])
         wanted = kubeconfig.merge(current, params)
         changed = wanted != current
