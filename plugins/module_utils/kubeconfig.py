@@ -96,8 +96,12 @@ def merge(config, params):
     context, cluster, user = params['context'], params['cluster_name'], params['user_name'] or params['cluster_name']
     if params['state'] == 'absent':
         _remove(config['contexts'], context)
-        _remove(config['clusters'], cluster)
-        _remove(config['users'], user)
+        # The cluster and user entries go only when no remaining context refers to them.
+        still_used = [entry.get('context') or {} for entry in config['contexts']]
+        if not any(used.get('cluster') == cluster for used in still_used):
+            _remove(config['clusters'], cluster)
+        if not any(used.get('user') == user for used in still_used):
+            _remove(config['users'], user)
         if config.get('current-context') == context:
             config['current-context'] = ''
         return config
@@ -131,8 +135,10 @@ def entry_view(config, params):
 
 
 def write(path, config):
-    """Write ``config`` to ``path`` atomically, mode 0600 (it may hold credentials)."""
-    directory = os.path.dirname(os.path.abspath(path))
+    """Write ``config`` to ``path`` atomically, mode 0600 (it may hold credentials). A symlinked kubeconfig is
+    written where the link points, so the link stays."""
+    path = os.path.realpath(path)
+    directory = os.path.dirname(path)
     if not os.path.isdir(directory):
         os.makedirs(directory, 0o700)
     handle, temporary = tempfile.mkstemp(dir=directory, prefix='.kubeconfig-')

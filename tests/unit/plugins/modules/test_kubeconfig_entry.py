@@ -49,3 +49,17 @@ def test_certificate_authority_data_must_be_base64_of_a_pem_certificate(tmp_path
     result = run(**entry(tmp_path / 'config', certificate_authority_data=data))
     assert result.get('failed') and re.search(message, result['msg']), result
     assert not (tmp_path / 'config').exists()
+
+
+def test_absent_with_token_auth_needs_no_token(tmp_path):
+    assert not run(**entry(tmp_path / 'config', auth='token', token='t0ken')).get('failed')
+    removed = run(path=str(tmp_path / 'config'), state='absent', context='west', cluster_name='gke_p_z_west',
+                  auth='token')
+    assert not removed.get('failed'), removed
+    assert removed['changed'] is True
+    assert yaml.safe_load((tmp_path / 'config').read_text())['contexts'] == []
+
+
+def test_present_with_token_auth_needs_the_token(tmp_path):
+    result = run(**entry(tmp_path / 'config', auth='token'))
+    assert result.get('failed') and 'token' in result['msg'], result
