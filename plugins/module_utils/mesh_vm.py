@@ -19,7 +19,7 @@ from ansible_collections.meshbridge.istio_vm.plugins.module_utils.bundle_dir imp
 from ansible_collections.meshbridge.istio_vm.plugins.module_utils.kube import describe
 from ansible_collections.meshbridge.istio_vm.plugins.module_utils.polling import PollTimeout, Poller
 from ansible_collections.meshbridge.istio_vm.plugins.module_utils.workload_group import (
-    GROUP_ANNOTATION, MANAGED_BY, MANAGED_BY_LABEL, service_group)
+    GROUP_ANNOTATION, MANAGED_BY, MANAGED_BY_LABEL, SERVICE_ACCOUNT_ANNOTATION, service_group)
 
 ROOT_CERT_CONFIG_MAP = 'istio-ca-root-cert'
 ROOT_CERT_KEY = 'root-cert.pem'
@@ -37,10 +37,12 @@ def object_ref(obj):
     return describe(obj['apiVersion'], obj['kind'], metadata['name'], metadata.get('namespace'))
 
 
-def _object_summary(obj, action):
+def _object_summary(obj, **extra):
     metadata = obj['metadata']
-    return {'kind': obj['kind'], 'api_version': obj['apiVersion'], 'name': metadata['name'],
-            'namespace': metadata['namespace'], 'action': action}
+    summary = {'kind': obj['kind'], 'api_version': obj['apiVersion'], 'name': metadata['name'],
+               'namespace': metadata['namespace']}
+    summary.update(extra)
+    return summary
 
 
 def _utcnow():
@@ -300,7 +302,7 @@ class MeshVmRegistration:
             'bundle_dir': self.bundle.path,
             'bundle_files': dict((name, self.bundle.file_path(name)) for name in vm_bundle.FILE_NAMES),
             'changed_files': changed_files,
-            'objects': [_object_summary(obj, action) for obj, action, _existing in plans],
+            'objects': [_object_summary(obj, action=action) for obj, action, _existing in plans],
             'workload_group': None if self.workload.legacy else self.workload.name,
             'service': self.workload.services[0].name,
             'services': [service.name for service in self.workload.services],
@@ -369,9 +371,35 @@ class MeshVmRegistration:
             metadata = obj['metadata']
             self.kube.delete(obj['apiVersion'], obj['kind'], metadata['name'], metadata['namespace'])
 
+    def _service_account_users(self):
+        """What else this module made in the namespace that runs as the group's service account: other
+        WorkloadGroups naming it as their serviceAccount, and other groups' legacy Services annotated with it."""
+        workload, namespace = self.workload, self.workload.namespace
+        managed = '%s=%s' % (MANAGED_BY_LABEL, MANAGED_BY)
+        users = []
+        group_version = self._served_istio_version('WorkloadGroup')
+        if group_version:
+            users.extend('WorkloadGroup %s' % group['metadata']['name']
+                         for group in self.kube.list(group_version, 'WorkloadGroup', namespace, managed)
+                         if group['metadata']['name'] != workload.name
+                         and ((group.get('spec') or {}).get('template') or {}).get('serviceAccount') == workload.service_account)
+        users.extend('Service %s' % service['metadata']['name']
+                     for service in self.kube.list('v1', 'Service', namespace, managed)
+                     if service_group(service) != workload.name
+                     and (service['metadata'].get('annotations') or {}).get(SERVICE_ACCOUNT_ANNOTATION) == workload.service_account)
+        return users
+
     def absent(self):
-        """Delete what present made (objects carrying our managed-by label) and the bundle files."""
+        """Delete what present made (objects carrying our managed-by label) and the bundle files. The service
+        account stays while another group of this module still runs as it."""
         doomed = self._made_objects() if self.kube.get('v1', 'Namespace', self.workload.namespace) is not None else []
+        kept = []
+        if any(obj['kind'] == 'ServiceAccount' for obj in doomed):
+            users = self._service_account_users()
+            if users:
+                kept = [_object_summary(obj, reason='still the service account of %s' % ', '.join(users))
+                        for obj in doomed if obj['kind'] == 'ServiceAccount']
+                doomed = [obj for obj in doomed if obj['kind'] != 'ServiceAccount']
         for obj in doomed:
             self._object_diff('delete', obj, obj)
         files = self.bundle.existing(vm_bundle.FILE_NAMES)
@@ -385,6 +413,7 @@ class MeshVmRegistration:
         return {
             'changed': bool(doomed or files),
             'bundle_dir': self.bundle.path,
-            'objects': [_object_summary(obj, 'delete') for obj in doomed],
+            'objects': [_object_summary(obj, action='delete') for obj in doomed],
+            'kept_objects': kept,
             'changed_files': files,
         }

@@ -67,7 +67,8 @@ options:
     description:
       - V(present) creates or updates the objects and the bundle; V(absent) deletes the objects this module made for
         the group (those labelled C(app.kubernetes.io/managed-by=meshbridge.istio_vm), all its Services included)
-        and the bundle files.
+        and the bundle files. The service account stays while another group this module made still uses it
+        (see RV(kept_objects)).
     type: str
     choices: [present, absent]
     default: present
@@ -396,6 +397,16 @@ objects:
   elements: dict
   sample:
     - {kind: WorkloadGroup, api_version: networking.istio.io/v1, name: productcatalogservice, namespace: default, action: create}
+kept_objects:
+  description:
+    - Objects of the group that O(state=absent) left in place, and why. The service account stays while another
+      group this module made in the namespace (its WorkloadGroup, or its Service in legacy mode) still runs as it.
+  returned: when O(state=absent)
+  type: list
+  elements: dict
+  sample:
+    - {kind: ServiceAccount, api_version: v1, name: boutique, namespace: default,
+       reason: still the service account of WorkloadGroup currencyservice}
 workload_group:
   description: Name of the WorkloadGroup; null in legacy mode.
   returned: when O(state=present)

@@ -472,3 +472,33 @@ def test_a_bundle_dir_the_os_refuses_is_named_before_any_change(kube, clock, tmp
                                              % (tmp_path / 'file' / 'bundle')):
         run(kube, clock, params)
     assert kube.applied == [] and kube.tokens_issued == 0
+
+
+def test_absent_keeps_a_service_account_another_group_still_uses(kube, clock, tmp_path):
+    shared = dict(service_account='catalog-sa')
+    run(kube, clock, module_params(tmp_path / 'a', name='catalog-a', **shared))
+    run(kube, clock, module_params(tmp_path / 'b', name='catalog-b', labels={'app': 'catalog-b'}, **shared))
+
+    result, _diffs = run(kube, clock, module_params(tmp_path / 'a', name='catalog-a', state='absent', ports=None,
+                                                    **shared))
+    assert sorted(o['kind'] for o in result['objects']) == ['Service', 'WorkloadGroup']
+    assert result['kept_objects'] == [{
+        'kind': 'ServiceAccount', 'api_version': 'v1', 'name': 'catalog-sa', 'namespace': 'default',
+        'reason': 'still the service account of WorkloadGroup catalog-b'}]
+    assert kube.get('v1', 'ServiceAccount', 'catalog-sa', 'default') is not None
+    assert kube.get('networking.istio.io/v1', 'WorkloadGroup', 'catalog-a', 'default') is None
+
+    result, _diffs = run(kube, clock, module_params(tmp_path / 'b', name='catalog-b', state='absent', ports=None,
+                                                    **shared))
+    assert 'ServiceAccount' in [o['kind'] for o in result['objects']] and result['kept_objects'] == []
+    assert kube.get('v1', 'ServiceAccount', 'catalog-sa', 'default') is None
+
+
+def test_absent_keeps_a_service_account_a_legacy_group_still_uses(kube, clock, tmp_path):
+    run(kube, clock, module_params(tmp_path / 'a', name='catalog-a', service_account='catalog-sa'))
+    run(kube, clock, module_params(tmp_path / 'l', name='catalog-legacy', labels={'app': 'catalog-legacy'},
+                                   service_account='catalog-sa', mode='legacy'))
+    result, _diffs = run(kube, clock, module_params(tmp_path / 'a', name='catalog-a', state='absent', ports=None,
+                                                    service_account='catalog-sa'))
+    assert [o['reason'] for o in result['kept_objects']] == ['still the service account of Service catalog-legacy']
+    assert kube.get('v1', 'ServiceAccount', 'catalog-sa', 'default') is not None
