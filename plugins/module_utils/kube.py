@@ -209,20 +209,19 @@ class KubeClient:
             raise self._error('list', exc, api_version, kind, '*', namespace) from None
         return listed.to_dict().get('items') or []
 
-    def apply(self, definition, dry_run=False, force_conflicts=True):
+    def apply(self, definition, force_conflicts=True):
         """Server-side apply ``definition`` as field manager ``meshbridge``; return the object the server holds
-        after it (what it would hold, with ``dry_run``).
+        after it.
 
         ``force_conflicts`` takes over fields another manager set: the modules own what they declare.
         """
         api_version, kind = definition['apiVersion'], definition['kind']
         metadata = definition['metadata']
-        extra = {'dry_run': 'All'} if dry_run else {}
         try:
             with _answering(self, 'apply %s' % describe(api_version, kind, metadata['name'], metadata.get('namespace'))):
                 applied = self._served_resource(api_version, kind).server_side_apply(
                     body=definition, name=metadata['name'], namespace=metadata.get('namespace'),
-                    field_manager=FIELD_MANAGER, force_conflicts=force_conflicts, **extra)
+                    field_manager=FIELD_MANAGER, force_conflicts=force_conflicts)
         except ApiException as exc:
             raise self._error('apply', exc, api_version, kind, metadata['name'], metadata.get('namespace')) \
                 from None

@@ -70,8 +70,7 @@ class _RecordingApi(BaseHTTPRequestHandler):
             self._send(422, {'kind': 'Status', 'apiVersion': 'v1', 'status': 'Failure', 'reason': 'Invalid',
                              'code': 422, 'message': 'ConfigMap "x" is invalid: data.invalid: Invalid value'})
             return
-        if 'dryRun' not in parse_qs(urlparse(self.path).query):
-            self.server.objects[path] = obj
+        self.server.objects[path] = obj
         self._send(200, obj)
 
     def do_DELETE(self):  # noqa: N802
@@ -118,14 +117,6 @@ def test_apply_is_server_side_apply_as_meshbridge_and_get_reads_back(api, tmp_pa
     assert patch['query']['force'] == ['true']
     assert patch['authorization'] == 'Bearer secret-token'
     assert client.get('v1', 'ConfigMap', 'istio', 'istio-system')['data'] == CONFIGMAP['data']
-
-
-def test_dry_run_apply_asks_the_server_and_stores_nothing(api, tmp_path):
-    client = _client(api, tmp_path)
-    client.apply(CONFIGMAP, dry_run=True)
-    patch = [r for r in api.requests if r['method'] == 'PATCH'][-1]
-    assert patch['query']['dryRun'] == ['All']
-    assert client.get('v1', 'ConfigMap', 'istio', 'istio-system') is None
 
 
 def test_refused_apply_names_the_object_and_quotes_the_server(api, tmp_path):

@@ -70,8 +70,8 @@ class FakeKube:
         key = self._key(obj['kind'], obj['metadata']['name'], obj['metadata'].get('namespace'))
         self.store[key] = obj
 
-    def apply(self, definition, dry_run=False, force_conflicts=True):
-        assert not dry_run and force_conflicts
+    def apply(self, definition, force_conflicts=True):
+        assert force_conflicts
         assert self.serves(definition['apiVersion'], definition['kind'])
         self.applied.append((definition['kind'], definition['metadata']['name']))
         existing = self.get(definition['apiVersion'], definition['kind'], definition['metadata']['name'],
