@@ -200,6 +200,8 @@ class Effective:
         self.namespace = spec.get('namespace') or global_values.get('istioNamespace') or 'istio-system'
         self.hub = spec.get('hub') or global_values.get('hub') or 'docker.io/istio'
         self.tag = str(spec.get('tag') or global_values.get('tag') or version)
+        if global_values.get('variant'):  # Istio's charts: image tag <tag>-<variant> (distroless, debug)
+            self.tag += '-' + global_values['variant']
         self.mesh_id = global_values.get('meshID') or ''
         self.network = global_values.get('network') or ''
         self.cluster_name = (global_values.get('multiCluster') or {}).get('clusterName') or 'Kubernetes'

@@ -10,6 +10,7 @@ from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
+import contextlib
 import os
 import stat
 import tempfile
@@ -18,7 +19,24 @@ DIR_MODE = 0o700
 FILE_MODE = 0o600
 
 
+class BundleDirError(Exception):
+    """The OS refused an operation on the bundle directory; the message names bundle_dir and the fix."""
+
+
+@contextlib.contextmanager
+def _os_errors(path, doing):
+    try:
+        yield
+    except OSError as error:
+        raise BundleDirError('bundle_dir %s: cannot %s: %s; make bundle_dir a directory (or a place for one) that '
+                             'the user running the module can write, or choose another bundle_dir'
+                             % (path, doing, error)) from None
+
+
 class BundleDir:
+    """Every method raises BundleDirError, naming the directory, where the OS refuses (permissions, a file in the
+    way, a full disk)."""
+
     def __init__(self, path):
         self.path = path
 
@@ -27,47 +45,53 @@ class BundleDir:
 
     def dir_needs_change(self):
         """Missing, or not 0700."""
-        try:
-            return stat.S_IMODE(os.stat(self.path).st_mode) != DIR_MODE
-        except FileNotFoundError:
-            return True
+        with _os_errors(self.path, 'read the directory'):
+            try:
+                return stat.S_IMODE(os.stat(self.path).st_mode) != DIR_MODE
+            except FileNotFoundError:
+                return True
 
     def read(self, name):
         """The file's text, or None when it does not exist."""
-        try:
-            with open(self.file_path(name), encoding='utf-8') as handle:
-                return handle.read()
-        except FileNotFoundError:
-            return None
+        with _os_errors(self.path, 'read %s' % name):
+            try:
+                with open(self.file_path(name), encoding='utf-8') as handle:
+                    return handle.read()
+            except FileNotFoundError:
+                return None
 
     def file_needs_change(self, name, content):
         if self.read(name) != content:
             return True
-        return stat.S_IMODE(os.stat(self.file_path(name)).st_mode) != FILE_MODE
+        with _os_errors(self.path, 'read %s' % name):
+            return stat.S_IMODE(os.stat(self.file_path(name)).st_mode) != FILE_MODE
 
     def ensure_dir(self):
-        os.makedirs(self.path, mode=DIR_MODE, exist_ok=True)
-        os.chmod(self.path, DIR_MODE)
+        with _os_errors(self.path, 'create the directory'):
+            os.makedirs(self.path, mode=DIR_MODE, exist_ok=True)
+            os.chmod(self.path, DIR_MODE)
 
     def write(self, name, content):
         """Write through a 0600 temporary file in the same directory, then rename over the old file."""
-        descriptor, temporary = tempfile.mkstemp(dir=self.path, prefix='.%s.' % name)
-        try:
-            with os.fdopen(descriptor, 'w', encoding='utf-8') as handle:
-                handle.write(content)
-            os.chmod(temporary, FILE_MODE)
-            os.replace(temporary, self.file_path(name))
-        except BaseException:
-            if os.path.exists(temporary):
-                os.unlink(temporary)
-            raise
+        with _os_errors(self.path, 'write %s' % name):
+            descriptor, temporary = tempfile.mkstemp(dir=self.path, prefix='.%s.' % name)
+            try:
+                with os.fdopen(descriptor, 'w', encoding='utf-8') as handle:
+                    handle.write(content)
+                os.chmod(temporary, FILE_MODE)
+                os.replace(temporary, self.file_path(name))
+            except BaseException:
+                if os.path.exists(temporary):
+                    os.unlink(temporary)
+                raise
 
     def existing(self, names):
         return [name for name in names if os.path.exists(self.file_path(name))]
 
     def remove(self, names):
         """Remove the named files, then the directory if nothing else is left in it."""
-        for name in self.existing(names):
-            os.unlink(self.file_path(name))
-        if os.path.isdir(self.path) and not os.listdir(self.path):
-            os.rmdir(self.path)
+        with _os_errors(self.path, 'remove the bundle'):
+            for name in self.existing(names):
+                os.unlink(self.file_path(name))
+            if os.path.isdir(self.path) and not os.listdir(self.path):
+                os.rmdir(self.path)

@@ -16,7 +16,11 @@ import re
 import tempfile
 
 from ansible_collections.meshbridge.istio_vm.plugins.module_utils import certificates as certs
-from ansible_collections.meshbridge.istio_vm.plugins.module_utils.durations import format_duration, parse_duration
+from ansible_collections.meshbridge.istio_vm.plugins.module_utils.durations import (
+    DurationTooLong,
+    format_duration,
+    parse_duration,
+)
 from ansible_collections.meshbridge.istio_vm.plugins.module_utils.spiffe import (
     dns1123_label_problem,
     dns1123_subdomain_problem,
@@ -40,6 +44,8 @@ ISTIOD_DNS_NAME = 'istiod.istio-system.svc'
 
 # istiod backdates workload certificates by two minutes to tolerate clock skew; the CAs get the same margin.
 BACKDATE = datetime.timedelta(minutes=2)
+# The latest notAfter a certificate can carry (RFC 5280 GeneralizedTime ends at year 9999).
+MAX_NOT_AFTER = datetime.datetime(9999, 12, 31, 23, 59, 59, tzinfo=datetime.timezone.utc)
 
 # Options that mean something for some kinds only; giving one to another kind is a mistake worth reporting.
 _KIND_OPTIONS = {
@@ -130,6 +136,24 @@ class CertIssuer:
             return parse_duration(text)
         except ValueError as error:
             raise ParameterError(name, str(error)) from None
+
+    def _ttl(self):
+        """ttl, positive and short enough for the certificate to end by MAX_NOT_AFTER."""
+        longest = MAX_NOT_AFTER - self.now
+        too_long = ParameterError('ttl', '%s is too long: a certificate issued now can last at most %s (until %s, '
+                                         'the latest date a certificate can carry)'
+                                  % (self.params['ttl'], format_duration(longest), _iso(MAX_NOT_AFTER)))
+        try:
+            ttl = parse_duration(self.params['ttl'] if self.params['ttl'] is not None else DEFAULT_TTL[self.kind])
+        except DurationTooLong:
+            raise too_long from None
+        except ValueError as error:
+            raise ParameterError('ttl', str(error)) from None
+        if ttl <= datetime.timedelta(0):
+            raise ParameterError('ttl', '%s is not a positive duration' % self.params['ttl'])
+        if ttl > longest:
+            raise too_long
+        return ttl
 
     def _identity(self):
         """The workload's SPIFFE ID, its parts checked against the rules Kubernetes and Istio apply."""
@@ -347,9 +371,7 @@ class CertIssuer:
         self._check_options_apply()
         spec = self._key_spec()
         profile = self._profile(spec)
-        ttl = self._duration('ttl', DEFAULT_TTL[self.kind])
-        if ttl <= datetime.timedelta(0):
-            raise ParameterError('ttl', '%s is not a positive duration' % self.params['ttl'])
+        ttl = self._ttl()
         renew_before = self._duration('renew_before')
         if renew_before is not None and not datetime.timedelta(0) <= renew_before < ttl:
             raise ParameterError('renew_before', '%s must be at least 0s and shorter than ttl (%s), or every run would '

@@ -13,6 +13,10 @@ _PART = re.compile(r'(\d+)([smhdw])')
 _WHOLE = re.compile(r'^-?(\d+[smhdw])+$')
 
 
+class DurationTooLong(ValueError):
+    """A duration longer than ``datetime.timedelta`` holds (999999999 days)."""
+
+
 def parse_duration(text):
     """A ``datetime.timedelta`` from ``text`` such as ``24h``, ``1d12h`` or ``-5m``; ValueError if malformed.
 
@@ -23,7 +27,10 @@ def parse_duration(text):
         raise ValueError("%r is not a duration; use a number with a unit s, m, h, d or w, such as 24h, 90d or 1d12h"
                          % text)
     seconds = sum(int(number) * _UNIT_SECONDS[unit] for number, unit in _PART.findall(text))
-    return datetime.timedelta(seconds=-seconds if text.startswith('-') else seconds)
+    try:
+        return datetime.timedelta(seconds=-seconds if text.startswith('-') else seconds)
+    except OverflowError:
+        raise DurationTooLong('%r is too long: at most %dd' % (text, datetime.timedelta.max.days)) from None
 
 
 def format_duration(delta):

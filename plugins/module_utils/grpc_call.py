@@ -17,8 +17,9 @@ import socket
 import ssl
 
 from ansible_collections.meshbridge.istio_vm.plugins.module_utils.grpc_wire import (
-    GrpcWireError, PollTimeout, authority_of, poll, unary_call,
+    GrpcWireError, authority_of, poll, unary_call,
 )
+from ansible_collections.meshbridge.istio_vm.plugins.module_utils.polling import PollTimeout
 from ansible_collections.meshbridge.istio_vm.plugins.module_utils.protobuf_wire import ProtobufWireError, count_field
 
 # Istio's client sidecars offer istio-h2 (mesh mTLS carrying HTTP/2), which a PERMISSIVE inbound listener matches to

@@ -15,13 +15,13 @@ import socket
 
 from ansible_collections.meshbridge.istio_vm.plugins.module_utils.grpc_wire import (
     GrpcWireError,
-    PollTimeout,
     authority_of,
     decode_message,
     encode_call,
     poll,
     read_reply,
 )
+from ansible_collections.meshbridge.istio_vm.plugins.module_utils.polling import PollTimeout
 from ansible_collections.meshbridge.istio_vm.plugins.module_utils.protobuf_wire import (
     VARINT,
     ProtobufWireError,

@@ -5,9 +5,10 @@
 """One unary gRPC call over HTTP/2 with nothing but the standard library.
 
 VMs get no grpcio, so this speaks just enough HTTP/2 (prior knowledge, as gRPC does) to send one unary request and
-read the reply: the connection preface, SETTINGS and their acknowledgement, one HEADERS and one DATA frame out, DATA
-frames in until the stream ends. The socket may be plain TCP or TLS (with ALPN h2), the caller decides. Request
-headers are sent as HPACK literals (valid for any peer). Response headers are not decoded (that would need HPACK's
+read the reply: the connection preface, SETTINGS (opening the flow-control window wide) and their acknowledgement,
+a connection WINDOW_UPDATE, one HEADERS and one DATA frame out, DATA frames in until the stream ends. The socket may
+be plain TCP or TLS (with ALPN h2), the caller decides. Request headers are sent as HPACK literals (valid for any
+peer). Response headers are not decoded (that would need HPACK's
 Huffman tables): a call that fails has no reply message, and is reported as such without its grpc-status.
 """
 
@@ -18,14 +19,21 @@ __metaclass__ = type
 import struct
 import time
 
+from ansible_collections.meshbridge.istio_vm.plugins.module_utils.polling import Poller
 from ansible_collections.meshbridge.istio_vm.plugins.module_utils.protobuf_wire import encode_varint
 
 _PREFACE = b'PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n'
-_DATA, _HEADERS, _RST_STREAM, _SETTINGS, _PING, _GOAWAY = 0x0, 0x1, 0x3, 0x4, 0x6, 0x7
+_DATA, _HEADERS, _RST_STREAM, _SETTINGS, _PING, _GOAWAY, _WINDOW_UPDATE = 0x0, 0x1, 0x3, 0x4, 0x6, 0x7, 0x8
 _END_STREAM, _ACK, _END_HEADERS, _PADDED = 0x1, 0x1, 0x4, 0x8
 _STREAM = 1
 # Stop reading rather than buffer whatever a wrong peer sends.
 DEFAULT_MAX_REPLY = 4 * 1024 * 1024
+# HTTP/2 flow control (RFC 7540, 6.9): a peer sends at most 65,535 bytes of DATA until the receiver widens the
+# window. The client never reads more than max_reply, so it opens the largest window at once, for the stream
+# (SETTINGS_INITIAL_WINDOW_SIZE) and for the connection (WINDOW_UPDATE on stream 0), and never has to update it.
+_SETTINGS_INITIAL_WINDOW_SIZE = 0x4
+_DEFAULT_WINDOW = 65535
+_MAX_WINDOW = 2 ** 31 - 1
 
 
 class GrpcWireError(Exception):
@@ -61,8 +69,10 @@ def encode_call(authority, path, message, scheme='http'):
         (':method', 'POST'), (':scheme', scheme), (':path', path), (':authority', authority),
         ('content-type', 'application/grpc'), ('te', 'trailers')))
     grpc_message = b'\x00' + struct.pack('>I', len(message)) + message  # not compressed, length, message
-    return (_PREFACE + _frame(_SETTINGS, 0, 0) + _frame(_HEADERS, _END_HEADERS, _STREAM, headers)
-            + _frame(_DATA, _END_STREAM, _STREAM, grpc_message))
+    settings = struct.pack('>HI', _SETTINGS_INITIAL_WINDOW_SIZE, _MAX_WINDOW)
+    connection_window = struct.pack('>I', _MAX_WINDOW - _DEFAULT_WINDOW)
+    return (_PREFACE + _frame(_SETTINGS, 0, 0, settings) + _frame(_WINDOW_UPDATE, 0, 0, connection_window)
+            + _frame(_HEADERS, _END_HEADERS, _STREAM, headers) + _frame(_DATA, _END_STREAM, _STREAM, grpc_message))
 
 
 def decode_message(data):
@@ -120,30 +130,18 @@ def unary_call(sock, authority, path, message=b'', scheme='http', max_reply=DEFA
     return decode_message(read_reply(sock, max_reply))
 
 
-class PollTimeout(Exception):
-    """``poll`` ran out of time; ``attempts`` and ``last`` (the last reason it was not done) are for the message."""
-
-    def __init__(self, attempts, last):
-        super(PollTimeout, self).__init__(last)
-        self.attempts = attempts
-        self.last = last
-
-
 def poll(attempt, timeout, interval=0.25, max_interval=4.0):
     """Call ``attempt(call_timeout)`` until it returns ``(value, None)``; ``(None, reason)`` means not yet.
 
-    Waits between attempts double from ``interval`` up to ``max_interval``, and the whole wait is bounded by
-    ``timeout`` seconds. Returns (value, attempts, elapsed seconds); raises PollTimeout with the last reason.
+    The shared Poller waits between attempts, doubling from ``interval`` up to ``max_interval``, the whole wait
+    bounded by ``timeout`` seconds; each attempt gets what is left of it (0.1 to 5 s) as its own timeout.
+    Returns (value, attempts, elapsed seconds); raises polling.PollTimeout (``last``: the last reason, ``attempts``).
     """
-    started = time.monotonic()
-    attempts, last = 0, 'no attempt'
-    while True:
-        attempts += 1
-        remaining = timeout - (time.monotonic() - started)
-        value, last = attempt(max(0.1, min(5.0, remaining)))
-        if last is None:
-            return value, attempts, time.monotonic() - started
-        if time.monotonic() - started + interval > timeout:
-            raise PollTimeout(attempts, last)
-        time.sleep(interval)
-        interval = min(interval * 2, max_interval)
+    deadline = time.monotonic() + timeout
+
+    def read():
+        return attempt(max(0.1, min(5.0, deadline - time.monotonic())))
+
+    (value, _reason), attempts, elapsed = Poller(first=interval, factor=2, cap=max_interval).until(
+        read, lambda outcome: outcome[1] is None, timeout, lambda outcome: outcome[1])
+    return value, attempts, elapsed

@@ -5,14 +5,16 @@
 What the cluster runs is read from the objects an install leaves: istiod's Deployment (image tag = version,
 ``istio.io/rev``, the install digest label), ConfigMap ``istio`` (mesh config: trust domain, mesh ID),
 ConfigMap ``istio-sidecar-injector`` (values: network, cluster name), the east-west gateway's Service and the
-``istiod-gateway``/``istiod-vs`` objects. istioctl itself is only run to change something.
+``istiod-gateway``/``istiod-vs`` objects. istioctl itself is only obtained (downloaded, or its version checked) and
+run when something must change: to install, to uninstall, or in check mode to validate with manifest generate.
 """
 
 import json
 import os
-import time
+import re
 
 from ansible_collections.meshbridge.istio_vm.plugins.module_utils import istio_operator, istio_release, kube
+from ansible_collections.meshbridge.istio_vm.plugins.module_utils.polling import PollTimeout, Poller
 
 try:
     import yaml
@@ -20,9 +22,17 @@ except ImportError:  # PyYAML comes with the kubernetes library, which the modul
     yaml = None
 
 NAMESPACE = istio_operator.ISTIO_NAMESPACE
-_POLL_SECONDS = 1.0
 # Options that, given, change the connection istioctl must use from what the kubeconfig alone says.
 _CONNECTION_OVERRIDES = ('host', 'api_key', 'ca_cert', 'validate_certs')
+
+
+# Image variants Istio publishes (values.global.variant): istiod's tag is then <version>-<variant>.
+_VARIANT_SUFFIX = re.compile(r'-(distroless|debug)$')
+
+
+def image_version(image):
+    """The Istio version of an image reference: its tag without a variant suffix."""
+    return _VARIANT_SUFFIX.sub('', image.rsplit(':', 1)[-1])
 
 
 class InstallError(Exception):
@@ -150,7 +160,7 @@ class IstioInstaller:
         revision = labels.get('istio.io/rev', 'default')
         return {
             'installed': True,
-            'version': container['image'].rsplit(':', 1)[-1],
+            'version': image_version(container['image']),
             'revision': '' if revision == 'default' else revision,
             'mesh_id': (mesh.get('defaultConfig') or {}).get('meshId') or global_values.get('meshID') or '',
             'trust_domain': mesh.get('trustDomain') or 'cluster.local',
@@ -221,24 +231,21 @@ class IstioInstaller:
 
     def wait_ready(self, timeout):
         """Wait for istiod to be Available and the east-west gateway to have an address; return that address."""
-        deadline = time.monotonic() + timeout
-        while True:
-            missing, address = self._not_ready()
-            if not missing:
-                return address
-            if time.monotonic() >= deadline:
-                raise InstallError('Istio is not ready after %d s: %s; raise wait_timeout, or look at the cluster '
-                                   '(kubectl -n %s get deploy,svc)' % (timeout, '; '.join(missing), NAMESPACE))
-            time.sleep(_POLL_SECONDS)
+        try:
+            (_missing, address), _reads, _elapsed = Poller().until(
+                self._not_ready, lambda state: not state[0], timeout, lambda state: '; '.join(state[0]))
+        except PollTimeout as timed_out:
+            raise InstallError('Istio is not ready after %d s: %s; raise wait_timeout, or look at the cluster '
+                               '(kubectl -n %s get deploy,svc)' % (timeout, timed_out.last, NAMESPACE)) from None
+        return address
 
     def wait_removed(self, timeout):
-        deadline = time.monotonic() + timeout
-        while self.observe() is not None:
-            if time.monotonic() >= deadline:
-                raise InstallError('Istio revision %s is still present %d s after istioctl uninstall: %s; look at '
-                                   'the cluster (kubectl -n %s get deploy,svc,gateway,virtualservice)'
-                                   % (self.revision or 'default', timeout, self.observe(), NAMESPACE))
-            time.sleep(_POLL_SECONDS)
+        try:
+            Poller().until(self.observe, lambda observed: observed is None, timeout, repr)
+        except PollTimeout as timed_out:
+            raise InstallError('Istio revision %s is still present %d s after istioctl uninstall: %s; look at '
+                               'the cluster (kubectl -n %s get deploy,svc,gateway,virtualservice)'
+                               % (self.revision or 'default', timeout, timed_out.last, NAMESPACE)) from None
 
     def _not_ready(self):
         missing = []
@@ -278,7 +285,8 @@ def _settings(params):
 
 
 def run_istio_install(module):
-    """The module's work: validate, obtain istioctl, read the cluster, plan, act (unless check mode), wait."""
+    """The module's work: validate, read the cluster, plan; when something must change obtain istioctl and act
+    (in check mode: validate with manifest generate); wait."""
     kube.fail_without_kubernetes(module)
     params = module.params
     settings = _settings(params)
@@ -305,21 +313,24 @@ def _present(module, client, installer, operator, observed):
     params = module.params
     desired = installer.desired(operator)
     changed = installer.differs(observed, desired)
-    istioctl = _istioctl(module, kubeconfig_args(params, module.tmpdir))
-    operator_file = os.path.join(module.tmpdir, 'istio-operator.json')
-    with open(operator_file, 'w', encoding='utf-8') as handle:
-        json.dump(operator, handle)
-    if changed and module.check_mode:
-        istioctl.generate(operator_file)  # istioctl refuses in check mode what it would refuse at install
-    elif changed:
-        installer.apply(istioctl, operator_file, params['wait_timeout'])
+    istioctl = None
+    if changed:
+        istioctl = _istioctl(module, kubeconfig_args(params, module.tmpdir))
+        operator_file = os.path.join(module.tmpdir, 'istio-operator.json')
+        with open(operator_file, 'w', encoding='utf-8') as handle:
+            json.dump(operator, handle)
+        if module.check_mode:
+            istioctl.generate(operator_file)  # istioctl refuses in check mode what it would refuse at install
+        else:
+            installer.apply(istioctl, operator_file, params['wait_timeout'])
     address = None
     if params['wait'] and not module.check_mode:
         address = installer.wait_ready(params['wait_timeout'])
     elif params['eastwest_gateway']:
         address = lb_address(client.get('v1', 'Service', istio_operator.EASTWEST_GATEWAY, NAMESPACE))
     now = desired if module.check_mode else installer.observe()
-    result = {'changed': changed, 'istioctl': istioctl.path, 'operator': operator, 'istiod_address': address}
+    result = {'changed': changed, 'istioctl': istioctl.path if istioctl else None, 'operator': operator,
+              'istiod_address': address}
     for key in ('version', 'revision', 'mesh_id', 'trust_domain', 'cluster_name', 'network'):
         result[key] = now.get(key) if now.get(key) is not None else (observed or {}).get(key)
     if module._diff:  # pylint: disable=protected-access  # how Ansible tells a module --diff was asked

@@ -2,6 +2,9 @@
 # GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
 """An Istio release's istioctl: downloaded from the release URL, checked against the published SHA-256, cached.
 
+The archive is the one for the machine that runs istioctl: ``istio-<version>-linux-amd64.tar.gz``, ``-linux-arm64``,
+``-osx`` (x86_64 macOS) or ``-osx-arm64``; other platforms are refused.
+
 Layout of the cache (``~/.cache/meshbridge.istio_vm/istio`` by default)::
 
     <cache_dir>/<version>/istioctl           extracted from istio-<version>/bin/istioctl of the archive
@@ -11,7 +14,9 @@ A cached istioctl whose digest no longer matches is fetched again, so a damaged 
 """
 
 import hashlib
+import http.client
 import os
+import platform
 import re
 import shutil
 import tarfile
@@ -26,6 +31,14 @@ DEFAULT_CACHE_DIR = '~/.cache/meshbridge.istio_vm/istio'
 # Istio tags releases MAJOR.MINOR.PATCH, pre-releases with -alpha.N, -beta.N or -rc.N.
 _VERSION = re.compile(r'^(0|[1-9]\d*)\.(0|[1-9]\d*)\.(0|[1-9]\d*)(-(alpha|beta|rc)\.(0|[1-9]\d*))?$')
 _CHUNK = 1024 * 1024
+# (platform.system(), platform.machine()) -> the archive Istio publishes for it: istio-<version>-<platform>.tar.gz.
+# x86_64 macOS has the archive without an architecture (istio-<version>-osx.tar.gz).
+_ARCHIVE_PLATFORMS = {
+    ('Linux', 'x86_64'): 'linux-amd64', ('Linux', 'amd64'): 'linux-amd64',
+    ('Linux', 'aarch64'): 'linux-arm64', ('Linux', 'arm64'): 'linux-arm64',
+    ('Darwin', 'x86_64'): 'osx', ('Darwin', 'arm64'): 'osx-arm64',
+}
+PUBLISHED_PLATFORMS = ('linux-amd64', 'linux-arm64', 'osx', 'osx-arm64')
 
 
 class ReleaseError(Exception):
@@ -40,12 +53,25 @@ def validate_version(version):
     return version
 
 
-def archive_name(version):
-    return 'istio-%s-linux-amd64.tar.gz' % version
+def archive_platform(system=None, machine=None):
+    """The platform part of the release archive for ``system``/``machine`` (``platform.system()`` and
+    ``platform.machine()`` of the machine that runs istioctl, by default), as Istio's downloadIstio picks it."""
+    system = system or platform.system()
+    machine = machine or platform.machine()
+    try:
+        return _ARCHIVE_PLATFORMS[(system, machine)]
+    except KeyError:
+        raise ReleaseError('Istio publishes no istioctl for %s %s (the machine running istio_install): its release '
+                           'archives are %s; set istioctl_path to an istioctl that runs here, or run the module on '
+                           'one of those' % (system, machine, ', '.join(PUBLISHED_PLATFORMS))) from None
 
 
-def archive_url(release_url, version):
-    return '%s/%s/%s' % (release_url.rstrip('/'), version, archive_name(version))
+def archive_name(version, system=None, machine=None):
+    return 'istio-%s-%s.tar.gz' % (version, archive_platform(system, machine))
+
+
+def archive_url(release_url, version, system=None, machine=None):
+    return '%s/%s/%s' % (release_url.rstrip('/'), version, archive_name(version, system, machine))
 
 
 def file_sha256(path):
@@ -71,10 +97,12 @@ class IstioRelease:
     """One version of istioctl, from ``release_url`` through ``cache_dir``."""
 
     def __init__(self, version, release_url=DEFAULT_RELEASE_URL, cache_dir=DEFAULT_CACHE_DIR, validate_certs=True,
-                 timeout=60):
+                 timeout=60, system=None, machine=None):
         self.version = validate_version(version)
-        self.url = archive_url(release_url, version)
-        self.directory = os.path.join(os.path.expanduser(cache_dir), version)
+        self.archive = archive_name(version, system, machine)
+        self.url = archive_url(release_url, version, system, machine)
+        self.cache_dir = os.path.expanduser(cache_dir)
+        self.directory = os.path.join(self.cache_dir, version)
         self.istioctl_path = os.path.join(self.directory, 'istioctl')
         self.validate_certs = validate_certs
         self.timeout = timeout
@@ -88,9 +116,16 @@ class IstioRelease:
             return handle.read().strip() == file_sha256(self.istioctl_path)
 
     def istioctl(self):
-        """The path of a verified istioctl, downloading the release once."""
-        if not self.cached():
-            self._fetch()
+        """The path of a verified istioctl, downloading the release once.
+
+        Network failures are ReleaseErrors of their own, so an OSError left here is the cache directory's."""
+        try:
+            if not self.cached():
+                self._fetch()
+        except OSError as exc:
+            raise ReleaseError('cache_dir %s: cannot keep istioctl %s there: %s; set cache_dir to a directory the user '
+                               'running the module can write (or fix the permissions of this one)'
+                               % (self.cache_dir, self.version, exc)) from None
         return self.istioctl_path
 
     def _open(self, url):
@@ -108,14 +143,22 @@ class IstioRelease:
 
     def _fetch(self):
         published = parse_checksum(self._open(self.url + '.sha256').read().decode('utf-8', 'replace'),
-                                   archive_name(self.version))
+                                   self.archive)
         os.makedirs(self.directory, mode=0o755, exist_ok=True)
         work = tempfile.mkdtemp(prefix='.download-', dir=self.directory)
         try:
-            archive = os.path.join(work, archive_name(self.version))
+            archive = os.path.join(work, self.archive)
             response = self._open(self.url)
             with open(archive, 'wb') as handle:
-                shutil.copyfileobj(response, handle, _CHUNK)
+                while True:
+                    try:
+                        chunk = response.read(_CHUNK)
+                    except (OSError, http.client.HTTPException) as exc:
+                        raise ReleaseError('downloading %s broke off: %s; retry, or check the network (proxy)'
+                                           % (self.url, exc)) from None
+                    if not chunk:
+                        break
+                    handle.write(chunk)
             downloaded = file_sha256(archive)
             if downloaded != published:
                 raise ReleaseError('checksum mismatch for %s: the published SHA-256 is %s, the download has %s; '

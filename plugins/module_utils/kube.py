@@ -8,6 +8,7 @@ get-or-None, server-side apply under the ``meshbridge`` field manager, delete, a
 naming the object and the API server's own message.
 """
 
+import contextlib
 import json
 import os
 import traceback
@@ -93,6 +94,14 @@ def _load_kubeconfig(configuration, path, context):
             from None
 
 
+def describe_source(params):
+    """Where the connection comes from, for messages: ``kubeconfig PATH, context NAME`` or ``option host``."""
+    if params.get('host') and not params.get('kubeconfig'):
+        return 'option host'
+    source = params.get('kubeconfig') or os.environ.get('KUBECONFIG') or '~/.kube/config'
+    return 'kubeconfig %s, %s' % (source, 'context %s' % params['context'] if params.get('context') else 'its current context')
+
+
 def connect(params, discovery_cache_dir=None):
     """A ``KubeClient`` for the connection options in ``params``, after checking the API server answers.
 
@@ -109,12 +118,24 @@ def connect(params, discovery_cache_dir=None):
     except (Urllib3HTTPError, OSError) as exc:
         raise KubeError('cannot reach the Kubernetes API at %s: %s; check host (or the kubeconfig context), '
                         'ca_cert and that the cluster is running' % (configuration.host, _root_cause(exc))) from None
-    return KubeClient(dynamic)
+    return KubeClient(dynamic, describe_source(params))
 
 
 def _root_cause(exc):
     reason = getattr(exc, 'reason', None)
     return str(reason) if reason else str(exc)
+
+
+@contextlib.contextmanager
+def _answering(client, doing):
+    """Turn the transport errors of a request (urllib3's, and the OSError under them) into a KubeError naming
+    what was being done, the API server and where its address came from."""
+    try:
+        yield
+    except (Urllib3HTTPError, OSError) as exc:
+        raise KubeError('cannot %s: the Kubernetes API at %s (%s) does not answer: %s; check that the cluster is '
+                        'running and that the kubeconfig context (or host) points at it'
+                        % (doing, client.host, client.source, _root_cause(exc))) from None
 
 
 def _api_message(exc):
@@ -133,36 +154,44 @@ def describe(api_version, kind, name, namespace=None):
 
 
 class KubeClient:
-    """The operations the modules perform, on objects given as plain dicts."""
+    """The operations the modules perform, on objects given as plain dicts.
 
-    def __init__(self, dynamic):
+    ``source`` says where the connection came from (``kubeconfig PATH, context NAME``): an API server that does
+    not answer is reported with it, as a KubeError, like every other failure.
+    """
+
+    def __init__(self, dynamic, source='the connection options'):
         self.dynamic = dynamic
+        self.source = source
 
     @property
     def host(self):
         return self.dynamic.configuration.host
 
-    def resource(self, api_version, kind):
-        """The discovered API resource for ``kind``; KubeError when the cluster does not serve it."""
+    def _resource(self, api_version, kind):
+        """The discovered resource, or None when the cluster does not serve it (transport errors pass through)."""
         try:
             return self.dynamic.resources.get(api_version=api_version, kind=kind)
         except ResourceNotFoundError:
+            return None
+
+    def _served_resource(self, api_version, kind):
+        found = self._resource(api_version, kind)
+        if found is None:
             raise KubeError('the cluster at %s does not serve %s %s; is the CRD that defines it installed?'
-                            % (self.host, api_version, kind)) from None
+                            % (self.host, api_version, kind))
+        return found
 
     def serves(self, api_version, kind):
-        try:
-            self.resource(api_version, kind)
-        except KubeError:
-            return False
-        return True
+        with _answering(self, 'look up %s %s' % (api_version, kind)):
+            return self._resource(api_version, kind) is not None
 
     def get(self, api_version, kind, name, namespace=None):
         """The object as a dict, or None when it (or its kind) does not exist."""
-        if not self.serves(api_version, kind):
-            return None
         try:
-            return self.resource(api_version, kind).get(name=name, namespace=namespace).to_dict()
+            with _answering(self, 'read %s' % describe(api_version, kind, name, namespace)):
+                resource = self._resource(api_version, kind)
+                return resource.get(name=name, namespace=namespace).to_dict() if resource else None
         except ApiException as exc:
             if exc.status == 404:
                 return None
@@ -170,27 +199,29 @@ class KubeClient:
 
     def list(self, api_version, kind, namespace=None, label_selector=None):
         """The items (dicts) of ``kind``, optionally in one namespace and matching a label selector."""
-        if not self.serves(api_version, kind):
-            return []
         try:
-            listed = self.resource(api_version, kind).get(namespace=namespace, label_selector=label_selector)
+            with _answering(self, 'list %s' % describe(api_version, kind, '*', namespace)):
+                resource = self._resource(api_version, kind)
+                if resource is None:
+                    return []
+                listed = resource.get(namespace=namespace, label_selector=label_selector)
         except ApiException as exc:
             raise self._error('list', exc, api_version, kind, '*', namespace) from None
         return listed.to_dict().get('items') or []
 
-    def apply(self, definition, dry_run=False, force_conflicts=True):
+    def apply(self, definition, force_conflicts=True):
         """Server-side apply ``definition`` as field manager ``meshbridge``; return the object the server holds
-        after it (what it would hold, with ``dry_run``).
+        after it.
 
         ``force_conflicts`` takes over fields another manager set: the modules own what they declare.
         """
         api_version, kind = definition['apiVersion'], definition['kind']
         metadata = definition['metadata']
-        extra = {'dry_run': 'All'} if dry_run else {}
         try:
-            applied = self.resource(api_version, kind).server_side_apply(
-                body=definition, name=metadata['name'], namespace=metadata.get('namespace'),
-                field_manager=FIELD_MANAGER, force_conflicts=force_conflicts, **extra)
+            with _answering(self, 'apply %s' % describe(api_version, kind, metadata['name'], metadata.get('namespace'))):
+                applied = self._served_resource(api_version, kind).server_side_apply(
+                    body=definition, name=metadata['name'], namespace=metadata.get('namespace'),
+                    field_manager=FIELD_MANAGER, force_conflicts=force_conflicts)
         except ApiException as exc:
             raise self._error('apply', exc, api_version, kind, metadata['name'], metadata.get('namespace')) \
                 from None
@@ -198,15 +229,28 @@ class KubeClient:
 
     def delete(self, api_version, kind, name, namespace=None):
         """Delete the object; True if it existed, False if it (or its kind) was already gone."""
-        if not self.serves(api_version, kind):
-            return False
         try:
-            self.resource(api_version, kind).delete(name=name, namespace=namespace)
+            with _answering(self, 'delete %s' % describe(api_version, kind, name, namespace)):
+                resource = self._resource(api_version, kind)
+                if resource is None:
+                    return False
+                resource.delete(name=name, namespace=namespace)
         except ApiException as exc:
             if exc.status == 404:
                 return False
             raise self._error('delete', exc, api_version, kind, name, namespace) from None
         return True
+
+    def request_token(self, namespace, service_account, body):
+        """Create the TokenRequest ``body`` for the ServiceAccount; returns the response as a dict."""
+        doing = 'request a token for ServiceAccount %s/%s' % (namespace, service_account)
+        try:
+            with _answering(self, doing):
+                token_requests = self._served_resource('v1', 'ServiceAccount').subresources['token']
+                return token_requests.create(body=body, name=service_account, namespace=namespace).to_dict()
+        except ApiException as exc:
+            raise KubeError('cannot %s at %s: %s' % (doing, self.host, _api_message(exc)), exc.status, exc.reason) \
+                from None
 
     def _error(self, verb, exc, api_version, kind, name, namespace):
         return KubeError('cannot %s %s at %s: %s' % (verb, describe(api_version, kind, name, namespace), self.host,

@@ -6,6 +6,8 @@
 from __future__ import absolute_import, division, print_function
 __metaclass__ = type
 
+import base64
+import binascii
 import copy
 import os
 import tempfile
@@ -51,6 +53,24 @@ def load(path):
     return config
 
 
+def check_certificate_authority_data(value):
+    """Refuse a certificate_authority_data that is not base64 of a PEM certificate; a raw PEM pasted as it stands is
+    the usual mistake, and kubectl would only fail on it later."""
+    text = ''.join((value or '').split())
+    if text.startswith('-----BEGIN'):
+        raise KubeconfigError('certificate_authority_data is a PEM certificate, not base64 of one (as GKE\'s '
+                              'masterAuth.clusterCaCertificate is): encode it, for example '
+                              '"{{ ca_pem | b64encode }}"')
+    try:
+        decoded = base64.b64decode(text, validate=True)
+    except (binascii.Error, ValueError):
+        raise KubeconfigError('certificate_authority_data is not base64: give the cluster CA certificate (PEM) '
+                              'base64-encoded, as GKE\'s masterAuth.clusterCaCertificate is') from None
+    if b'-----BEGIN CERTIFICATE-----' not in decoded:
+        raise KubeconfigError('certificate_authority_data decodes to no PEM certificate (no "-----BEGIN '
+                              'CERTIFICATE-----"): give the cluster CA certificate (PEM) base64-encoded')
+
+
 def user_entry(auth, token=None):
     if auth == 'token':
         return {'token': token}
@@ -76,8 +96,12 @@ def merge(config, params):
     context, cluster, user = params['context'], params['cluster_name'], params['user_name'] or params['cluster_name']
     if params['state'] == 'absent':
         _remove(config['contexts'], context)
-        _remove(config['clusters'], cluster)
-        _remove(config['users'], user)
+        # The cluster and user entries go only when no remaining context refers to them.
+        still_used = [entry.get('context') or {} for entry in config['contexts']]
+        if not any(used.get('cluster') == cluster for used in still_used):
+            _remove(config['clusters'], cluster)
+        if not any(used.get('user') == user for used in still_used):
+            _remove(config['users'], user)
         if config.get('current-context') == context:
             config['current-context'] = ''
         return config
@@ -111,8 +135,10 @@ def entry_view(config, params):
 
 
 def write(path, config):
-    """Write ``config`` to ``path`` atomically, mode 0600 (it may hold credentials)."""
-    directory = os.path.dirname(os.path.abspath(path))
+    """Write ``config`` to ``path`` atomically, mode 0600 (it may hold credentials). A symlinked kubeconfig is
+    written where the link points, so the link stays."""
+    path = os.path.realpath(path)
+    directory = os.path.dirname(path)
     if not os.path.isdir(directory):
         os.makedirs(directory, 0o700)
     handle, temporary = tempfile.mkstemp(dir=directory, prefix='.kubeconfig-')

@@ -16,15 +16,10 @@ import time
 
 from ansible_collections.meshbridge.istio_vm.plugins.module_utils import bootstrap_token, go_yaml, vm_bundle
 from ansible_collections.meshbridge.istio_vm.plugins.module_utils.bundle_dir import BundleDir
-from ansible_collections.meshbridge.istio_vm.plugins.module_utils.kube import KubeError, describe
+from ansible_collections.meshbridge.istio_vm.plugins.module_utils.kube import describe
+from ansible_collections.meshbridge.istio_vm.plugins.module_utils.polling import PollTimeout, Poller
 from ansible_collections.meshbridge.istio_vm.plugins.module_utils.workload_group import (
-    GROUP_ANNOTATION, MANAGED_BY, MANAGED_BY_LABEL, service_group)
-
-try:
-    from kubernetes.client.rest import ApiException
-except ImportError:
-    class ApiException(Exception):
-        """Stands in for the library's class; modules stop on the missing library before any request."""
+    GROUP_ANNOTATION, MANAGED_BY, MANAGED_BY_LABEL, SERVICE_ACCOUNT_ANNOTATION, service_group)
 
 ROOT_CERT_CONFIG_MAP = 'istio-ca-root-cert'
 ROOT_CERT_KEY = 'root-cert.pem'
@@ -42,10 +37,12 @@ def object_ref(obj):
     return describe(obj['apiVersion'], obj['kind'], metadata['name'], metadata.get('namespace'))
 
 
-def _object_summary(obj, action):
+def _object_summary(obj, **extra):
     metadata = obj['metadata']
-    return {'kind': obj['kind'], 'api_version': obj['apiVersion'], 'name': metadata['name'],
-            'namespace': metadata['namespace'], 'action': action}
+    summary = {'kind': obj['kind'], 'api_version': obj['apiVersion'], 'name': metadata['name'],
+               'namespace': metadata['namespace']}
+    summary.update(extra)
+    return summary
 
 
 def _utcnow():
@@ -148,18 +145,21 @@ class MeshVmRegistration:
         """Key root-cert.pem of ConfigMap istio-ca-root-cert in the group's namespace. istiod publishes it into
         every namespace shortly after the namespace appears, so wait for it up to wait_timeout."""
         namespace = self.workload.namespace
-        deadline = time.monotonic() + self.params['wait_timeout']
-        while True:
+
+        def read():
             config_map = self.kube.get('v1', 'ConfigMap', ROOT_CERT_CONFIG_MAP, namespace)
-            root_cert = ((config_map or {}).get('data') or {}).get(ROOT_CERT_KEY)
-            if root_cert:
-                return root_cert
-            if time.monotonic() >= deadline:
-                raise MeshAddVmError('ConfigMap %s/%s with key %s did not appear within %d s: istiod publishes it once it '
-                                     'runs; check istiod in %s (or raise wait_timeout)'
-                                     % (namespace, ROOT_CERT_CONFIG_MAP, ROOT_CERT_KEY, self.params['wait_timeout'],
-                                        self.params['istio_namespace']))
-            self._sleep(1)
+            return ((config_map or {}).get('data') or {}).get(ROOT_CERT_KEY)
+
+        try:
+            root_cert, _reads, _elapsed = Poller(sleep=self._sleep).until(
+                read, bool, self.params['wait_timeout'], lambda value: 'ConfigMap %s/%s has no key %s'
+                % (namespace, ROOT_CERT_CONFIG_MAP, ROOT_CERT_KEY))
+        except PollTimeout:
+            raise MeshAddVmError('ConfigMap %s/%s with key %s did not appear within %d s: istiod publishes it once it '
+                                 'runs; check istiod in %s (or raise wait_timeout)'
+                                 % (namespace, ROOT_CERT_CONFIG_MAP, ROOT_CERT_KEY, self.params['wait_timeout'],
+                                    self.params['istio_namespace'])) from None
+        return root_cert
 
     # ---- planning objects ------------------------------------------------------------------------------------------
 
@@ -248,12 +248,7 @@ class MeshVmRegistration:
         namespace, service_account = self.workload.namespace, self.workload.service_account
         body = {'apiVersion': 'authentication.k8s.io/v1', 'kind': 'TokenRequest',
                 'spec': {'audiences': [bootstrap_token.AUDIENCE], 'expirationSeconds': self.params['token_duration']}}
-        try:
-            token_requests = self.kube.resource('v1', 'ServiceAccount').subresources['token']
-            response = token_requests.create(body=body, name=service_account, namespace=namespace).to_dict()
-        except ApiException as error:
-            raise KubeError('cannot request a token for ServiceAccount %s/%s: %s %s'
-                            % (namespace, service_account, error.status, error.reason), error.status, error.reason) from None
+        response = self.kube.request_token(namespace, service_account, body)
         return response['status']['token']
 
     def _bundle_group(self, objects):
@@ -307,7 +302,7 @@ class MeshVmRegistration:
             'bundle_dir': self.bundle.path,
             'bundle_files': dict((name, self.bundle.file_path(name)) for name in vm_bundle.FILE_NAMES),
             'changed_files': changed_files,
-            'objects': [_object_summary(obj, action) for obj, action, _existing in plans],
+            'objects': [_object_summary(obj, action=action) for obj, action, _existing in plans],
             'workload_group': None if self.workload.legacy else self.workload.name,
             'service': self.workload.services[0].name,
             'services': [service.name for service in self.workload.services],
@@ -376,9 +371,35 @@ class MeshVmRegistration:
             metadata = obj['metadata']
             self.kube.delete(obj['apiVersion'], obj['kind'], metadata['name'], metadata['namespace'])
 
+    def _service_account_users(self):
+        """What else this module made in the namespace that runs as the group's service account: other
+        WorkloadGroups naming it as their serviceAccount, and other groups' legacy Services annotated with it."""
+        workload, namespace = self.workload, self.workload.namespace
+        managed = '%s=%s' % (MANAGED_BY_LABEL, MANAGED_BY)
+        users = []
+        group_version = self._served_istio_version('WorkloadGroup')
+        if group_version:
+            users.extend('WorkloadGroup %s' % group['metadata']['name']
+                         for group in self.kube.list(group_version, 'WorkloadGroup', namespace, managed)
+                         if group['metadata']['name'] != workload.name
+                         and ((group.get('spec') or {}).get('template') or {}).get('serviceAccount') == workload.service_account)
+        users.extend('Service %s' % service['metadata']['name']
+                     for service in self.kube.list('v1', 'Service', namespace, managed)
+                     if service_group(service) != workload.name
+                     and (service['metadata'].get('annotations') or {}).get(SERVICE_ACCOUNT_ANNOTATION) == workload.service_account)
+        return users
+
     def absent(self):
-        """Delete what present made (objects carrying our managed-by label) and the bundle files."""
+        """Delete what present made (objects carrying our managed-by label) and the bundle files. The service
+        account stays while another group of this module still runs as it."""
         doomed = self._made_objects() if self.kube.get('v1', 'Namespace', self.workload.namespace) is not None else []
+        kept = []
+        if any(obj['kind'] == 'ServiceAccount' for obj in doomed):
+            users = self._service_account_users()
+            if users:
+                kept = [_object_summary(obj, reason='still the service account of %s' % ', '.join(users))
+                        for obj in doomed if obj['kind'] == 'ServiceAccount']
+                doomed = [obj for obj in doomed if obj['kind'] != 'ServiceAccount']
         for obj in doomed:
             self._object_diff('delete', obj, obj)
         files = self.bundle.existing(vm_bundle.FILE_NAMES)
@@ -392,6 +413,7 @@ class MeshVmRegistration:
         return {
             'changed': bool(doomed or files),
             'bundle_dir': self.bundle.path,
-            'objects': [_object_summary(obj, 'delete') for obj in doomed],
+            'objects': [_object_summary(obj, action='delete') for obj in doomed],
+            'kept_objects': kept,
             'changed_files': files,
         }

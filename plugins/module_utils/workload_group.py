@@ -213,7 +213,11 @@ class VmWorkload:
 
     @property
     def workload_entry_name(self):
-        return '%s-%s' % (self.name, self.address.replace('.', '-').replace(':', '-'))
+        """``<group>-<address>`` with the address in its canonical form (lower case, IPv6 compressed) and its dots
+        and colons as dashes. An IPv6 address ending in ``::`` would leave the name ending in a dash, which no object
+        name may, so trailing dashes go (``fd00:10::`` gives ``<group>-fd00-10``)."""
+        canonical = ipaddress.ip_address(self.address).compressed
+        return ('%s-%s' % (self.name, canonical.replace('.', '-').replace(':', '-'))).rstrip('-')
 
     @property
     def service_entry_name(self):

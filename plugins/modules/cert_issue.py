@@ -34,8 +34,8 @@ requirements:
   - cryptography >= 41.0
 extends_documentation_fragment:
   - ansible.builtin.action_common_attributes
+  - meshbridge.istio_vm.attributes
   - ansible.builtin.files
-  - meshbridge.istio_vm.attributes.action_group_istio_vm
 attributes:
   check_mode:
     support: full
@@ -47,8 +47,6 @@ attributes:
       - Shows subject, SANs, C(not_after) and SHA-256 fingerprint of the certificate before and after, and changes
         to owner, group and mode.
   idempotent:
-    description:
-      - When run twice in a row outside check mode, with the same arguments, the second invocation indicates no change.
     support: full
   platform:
     platforms: posix
@@ -271,7 +269,9 @@ from ansible.module_utils.basic import AnsibleModule, missing_required_lib
 from ansible_collections.meshbridge.istio_vm.plugins.module_utils.cert_issuer import CertIssuer, ParameterError
 from ansible_collections.meshbridge.istio_vm.plugins.module_utils.certificates import (
     CRYPTOGRAPHY_IMPORT_ERROR,
+    CURVES,
     HAS_CRYPTOGRAPHY,
+    RSA_KEY_SIZES,
     CertificateError,
 )
 
@@ -285,8 +285,8 @@ def main():
             signer_cert_path=dict(type='path'),
             signer_key_path=dict(type='path', no_log=False),
             key_type=dict(type='str', default='rsa', choices=['rsa', 'ecdsa'], no_log=False),
-            key_size=dict(type='int', choices=[2048, 3072, 4096], no_log=False),
-            curve=dict(type='str', choices=['secp256r1', 'secp384r1']),
+            key_size=dict(type='int', choices=list(RSA_KEY_SIZES), no_log=False),
+            curve=dict(type='str', choices=list(CURVES)),
             ttl=dict(type='str'),
             renew_before=dict(type='str'),
             force=dict(type='bool', default=False),

@@ -73,16 +73,15 @@ options:
     description: Seconds to keep calling before failing.
     type: int
     default: 30
+extends_documentation_fragment:
+  - meshbridge.istio_vm.attributes
 attributes:
   check_mode:
-    description: Can run in check_mode and return changed status prediction without modifying target.
     support: full
     details: Only calls a method; runs the same in check mode.
   diff_mode:
-    description: Will return details on what has changed (or possibly needs changing in check_mode), when in diff mode.
     support: none
   idempotent:
-    description: When run twice in a row outside check mode, with the same arguments, the second invocation indicates no change.
     support: full
     details: Never changes anything on the target; the method called should be one that only reads.
 notes:
@@ -166,6 +165,7 @@ import time
 
 from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.meshbridge.istio_vm.plugins.module_utils.grpc_call import (
+    DEFAULT_ALPN,
     GrpcCallError,
     ParameterError,
     call_until_ok,
@@ -207,7 +207,7 @@ def main():
             client_key_path=dict(type='path', no_log=False),
             server_identity=dict(type='str'),
             server_name=dict(type='str'),
-            alpn=dict(type='list', elements='str', default=['istio-h2', 'h2']),
+            alpn=dict(type='list', elements='str', default=list(DEFAULT_ALPN)),
             count_field=dict(type='int'),
             min_count=dict(type='int'),
             timeout=dict(type='int', default=30),

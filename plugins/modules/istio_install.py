@@ -15,7 +15,10 @@ description:
   - istioctl is downloaded once per version from the Istio release, checked against its published SHA-256 and kept
     in O(cache_dir); or O(istioctl_path) names one.
   - Idempotent by reading the cluster (istiod's image and labels, ConfigMaps C(istio) and C(istio-sidecar-injector),
-    the gateways) and comparing with what is asked; istioctl runs only when something must change.
+    the gateways) and comparing with what is asked. istiod's image tag gives the installed version, without a
+    variant suffix (C(-distroless), C(-debug)).
+  - istioctl is obtained (downloaded, or O(istioctl_path)'s version checked) and run only when something must
+    change; a run that changes nothing neither downloads nor runs it.
 author:
   - meshbridge maintainers (@meshbridge)
 extends_documentation_fragment:
@@ -27,7 +30,7 @@ attributes:
     support: full
     details:
       - Nothing in the cluster changes. When a change is due, C(istioctl manifest generate) checks the
-        IstioOperator as C(istioctl install) would. The istioctl release is still downloaded into O(cache_dir).
+        IstioOperator as C(istioctl install) would, so the istioctl release is then downloaded into O(cache_dir).
   diff_mode:
     support: full
     details:
@@ -53,12 +56,15 @@ options:
     required: true
   istioctl_path:
     description:
-      - Path of an istioctl to use instead of downloading the release. Its client version must equal O(version).
+      - Path of an istioctl to use instead of downloading the release. Its client version must equal O(version);
+        it is checked when istioctl must run.
     type: path
   release_url:
     description:
       - Where Istio releases are downloaded from; the archive is
-        C(<release_url>/<version>/istio-<version>-linux-amd64.tar.gz), its checksum the same URL plus C(.sha256).
+        C(<release_url>/<version>/istio-<version>-<platform>.tar.gz), its checksum the same URL plus C(.sha256).
+      - The platform is the machine running the module, as Istio names its archives - V(linux-amd64),
+        V(linux-arm64), V(osx) (x86_64 macOS) or V(osx-arm64). Other machines need O(istioctl_path).
     type: str
     default: https://github.com/istio/istio/releases/download
   cache_dir:
@@ -211,7 +217,7 @@ network:
   type: str
   sample: west-network
 istioctl:
-  description: Path of the istioctl used.
+  description: Path of the istioctl used; null when nothing had to change, as istioctl is then not needed.
   returned: when state is present
   type: str
   sample: /home/user/.cache/meshbridge.istio_vm/istio/1.24.2/istioctl

@@ -13,14 +13,15 @@ version_added: 0.1.0
 description:
   - Adds, updates or removes a cluster, a user and a context of the given names in a kubeconfig file, leaving
     every other entry as it is (what C(gcloud container clusters get-credentials) plus C(kubectx west=...) do).
+  - With O(state=absent) the context goes, and the cluster and user entries too unless another context still
+    refers to them.
   - The user authenticates through the C(gke-gcloud-auth-plugin) exec plugin, written the way gcloud writes it,
     or with a static bearer token (for environments where the plugin cannot get Google credentials).
-  - The file is written atomically with mode 0600.
+  - The file is written atomically with mode 0600; a symlinked O(path) is written where the link points.
 author:
   - meshbridge maintainers (@meshbridge)
 extends_documentation_fragment:
   - meshbridge.istio_vm.attributes
-  - meshbridge.istio_vm.attributes.action_group_istio_vm
 attributes:
   check_mode:
     support: full
@@ -54,8 +55,8 @@ options:
     description: The API server URL, for example V(https://203.0.113.10). Required with O(state=present).
     type: str
   certificate_authority_data:
-    description: The cluster CA certificate, base64-encoded PEM (GKE's C(masterAuth.clusterCaCertificate)).
-      Required with O(state=present).
+    description: The cluster CA certificate, base64-encoded PEM (GKE's C(masterAuth.clusterCaCertificate)), not
+      the PEM text itself. Required with O(state=present).
     type: str
   auth:
     description: How the user authenticates. V(gke_auth_plugin) runs C(gke-gcloud-auth-plugin); V(token) uses O(token).
@@ -63,7 +64,7 @@ options:
     choices: [gke_auth_plugin, token]
     default: gke_auth_plugin
   token:
-    description: Bearer token, with O(auth=token).
+    description: Bearer token, required with O(auth=token) and O(state=present).
     type: str
   namespace:
     description: Default namespace of the context.
@@ -116,15 +117,20 @@ def main():
             namespace=dict(type='str'),
             set_current=dict(type='bool', default=True),
         ),
-        required_if=[('state', 'present', ['server', 'certificate_authority_data']), ('auth', 'token', ['token'])],
+        required_if=[('state', 'present', ['server', 'certificate_authority_data'])],
         supports_check_mode=True,
     )
     if not kubeconfig.HAS_YAML:
         module.fail_json(msg=missing_required_lib('PyYAML'), exception=str(kubeconfig.YAML_IMPORT_ERROR))
     params = module.params
+    # token only matters for an entry being written; state=absent with auth=token needs none.
+    if params['state'] == 'present' and params['auth'] == 'token' and not params['token']:
+        module.fail_json(msg='auth=token needs token (the bearer token written for the user) with state=present')
     if params['state'] == 'present' and not params['server'].startswith('https://'):
         module.fail_json(msg='server=%r must be an https:// URL, for example https://203.0.113.10' % params['server'])
     try:
+        if params['state'] == 'present':
+            kubeconfig.check_certificate_authority_data(params['certificate_authority_data'])
         current = kubeconfig.load(params['path'])
         wanted = kubeconfig.merge(current, params)
         changed = wanted != current

@@ -67,7 +67,8 @@ options:
     description:
       - V(present) creates or updates the objects and the bundle; V(absent) deletes the objects this module made for
         the group (those labelled C(app.kubernetes.io/managed-by=meshbridge.istio_vm), all its Services included)
-        and the bundle files.
+        and the bundle files. The service account stays while another group this module made still uses it
+        (see RV(kept_objects)).
     type: str
     choices: [present, absent]
     default: present
@@ -396,6 +397,16 @@ objects:
   elements: dict
   sample:
     - {kind: WorkloadGroup, api_version: networking.istio.io/v1, name: productcatalogservice, namespace: default, action: create}
+kept_objects:
+  description:
+    - Objects of the group that O(state=absent) left in place, and why. The service account stays while another
+      group this module made in the namespace (its WorkloadGroup, or its Service in legacy mode) still runs as it.
+  returned: when O(state=absent)
+  type: list
+  elements: dict
+  sample:
+    - {kind: ServiceAccount, api_version: v1, name: boutique, namespace: default,
+       reason: still the service account of WorkloadGroup currencyservice}
 workload_group:
   description: Name of the WorkloadGroup; null in legacy mode.
   returned: when O(state=present)
@@ -467,6 +478,7 @@ token_expires_at:
 from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.meshbridge.istio_vm.plugins.module_utils import kube, workload_group
+from ansible_collections.meshbridge.istio_vm.plugins.module_utils.bundle_dir import BundleDirError
 from ansible_collections.meshbridge.istio_vm.plugins.module_utils.go_yaml import HAS_YAML, YAML_IMPORT_ERROR
 from ansible_collections.meshbridge.istio_vm.plugins.module_utils.mesh_vm import MeshAddVmError, MeshVmRegistration
 
@@ -544,7 +556,7 @@ def main():
         client = kube.connect(params, discovery_cache_dir=module.tmpdir)
         registration = MeshVmRegistration(client, workload, params, check_mode=module.check_mode)
         result = registration.present() if params['state'] == 'present' else registration.absent()
-    except (MeshAddVmError, kube.KubeError) as error:
+    except (MeshAddVmError, BundleDirError, kube.KubeError) as error:
         module.fail_json(msg=str(error))
     for warning in registration.warnings:
         module.warn(warning)

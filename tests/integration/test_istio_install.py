@@ -1,9 +1,11 @@
 """meshbridge.istio_vm.istio_install through real ansible-playbook, against the Kubernetes stand-in, with the
 stand-in istioctl release served from a loopback HTTP server; results checked with the real kubectl."""
 
+import base64
 import json
 import os
 import re
+import shutil
 import socket
 import subprocess
 
@@ -159,6 +161,8 @@ def _closed_port():
                                             r'field "notAValuesSection" in Values'),
     ({'kubeconfig': None, 'context': None, 'host': 'https://127.0.0.1:%d' % _closed_port(), 'api_key': 'x'},
      'cannot reach the Kubernetes API at https://127.0.0.1:'),
+    ({'cache_dir': '/dev/null/istio'}, r'cache_dir /dev/null/istio: cannot keep istioctl 1.24.2 there: .*Not a '
+                                       r'directory.*set cache_dir to a directory'),
 ])
 def test_bad_input_is_refused_before_anything_changes(istio, kubectl, options, message):
     failed = istio(expect_failure=True, **options)
@@ -183,16 +187,17 @@ def test_version_change_upgrades_in_place_and_istioctl_path_must_match(run_playb
         args = {'version': VERSION, 'kubeconfig': kube.kubeconfig, 'context': 'lab', 'release_url': release_url,
                 'cache_dir': str(tmp_path / 'cache2'), 'mesh_id': 'mesh1', 'wait_timeout': 60}
         first = run_playbook(PLAY, extra_vars={'istio_args': args}).task('Istio')
+        # The upgrade must run istioctl, so istioctl_path's version is checked (a run that changes nothing does
+        # not run istioctl at all).
+        mismatched = run_playbook(PLAY, expect_failure=True, extra_vars={'istio_args': dict(
+            args, version='1.24.3', istioctl_path=first['istioctl'])}).task('Istio')
         upgraded = run_playbook(PLAY, extra_vars={'istio_args': dict(args, version='1.24.3')}).task('Istio')
     assert first['version'] == VERSION
+    assert 'is istioctl 1.24.2, but version 1.24.3 was asked' in mismatched['msg']
     assert upgraded['changed'] is True and upgraded['version'] == '1.24.3'
     image = kubectl('-n', 'istio-system', 'get', 'deploy', 'istiod', '-o',
                     'jsonpath={.spec.template.spec.containers[0].image}').stdout
     assert image == 'docker.io/istio/pilot:1.24.3'
-
-    mismatched = run_playbook(PLAY, expect_failure=True, extra_vars={'istio_args': dict(
-        args, version='1.24.3', istioctl_path=first['istioctl'])}).task('Istio')
-    assert 'is istioctl 1.24.2, but version 1.24.3 was asked' in mismatched['msg']
 
 
 def test_wait_is_bounded_and_names_what_is_not_ready(run_playbook, tmp_path):
@@ -210,3 +215,70 @@ def test_check_mode_refuses_what_install_would_refuse(istio, kubectl):
     assert 'istioctl manifest generate failed (exit 1)' in failed['msg']
     assert 'unknown field "notAPilotValue" in Values.pilot' in failed['msg']
     assert kubectl('get', 'namespace', 'istio-system', check=False).returncode != 0
+
+
+GROUP_PLAY = '''
+- hosts: localhost
+  gather_facts: false
+  module_defaults:
+    group/meshbridge.istio_vm.istio_vm:
+      kubeconfig: "{{ kubeconfig }}"
+      context: lab
+  tasks:
+    - name: Root CA
+      meshbridge.istio_vm.cert_issue:
+        kind: root
+        dest: "{{ ca_dir }}"
+    - name: Context
+      meshbridge.istio_vm.kubeconfig_entry:
+        path: "{{ other_kubeconfig }}"
+        context: west
+        cluster_name: west
+        server: https://127.0.10.1
+        certificate_authority_data: "{{ ca_data }}"
+    - name: Istio
+      meshbridge.istio_vm.istio_install:
+        version: "{{ version }}"
+        state: absent
+        release_url: "{{ release_url }}"
+        cache_dir: "{{ cache_dir }}"
+'''
+
+
+def test_the_group_sets_the_connection_of_its_members_and_no_other_module(run_playbook, lab, tmp_path):
+    """The group's defaults reach every member: cert_issue and kubeconfig_entry, which have no kubeconfig
+    option, must not be members, and istio_install must get kubeconfig and context from it."""
+    kube, release_url = lab
+    with open(kube.ca_path, 'rb') as handle:
+        ca_data = base64.b64encode(handle.read()).decode()
+    result = run_playbook(GROUP_PLAY, extra_vars={
+        'kubeconfig': kube.kubeconfig, 'ca_dir': str(tmp_path / 'ca'), 'other_kubeconfig': str(tmp_path / 'other'),
+        'ca_data': ca_data, 'version': VERSION, 'release_url': release_url, 'cache_dir': str(tmp_path / 'cache')})
+    assert result.task('Root CA')['changed'] is True
+    assert result.task('Context')['changed'] is True
+    istio = result.task('Istio')
+    assert istio['changed'] is False and istio['revision'] == ''
+
+
+def test_a_run_that_changes_nothing_neither_downloads_nor_runs_istioctl(istio, lab, tmp_path):
+    """istioctl is only obtained when an install, uninstall or (check mode) manifest generate is needed."""
+    assert istio()['changed'] is True
+    cache = tmp_path / 'cache'
+    shutil.rmtree(cache)
+    requests = len(lab[1].requests)
+    assert istio()['changed'] is False
+    assert istio(check=True)['changed'] is False
+    assert not cache.exists() and len(lab[1].requests) == requests, 'no istioctl was fetched'
+    predicted = istio(check=True, mesh_id='mesh2')
+    assert predicted['changed'] is True and cache.exists(), 'check mode runs manifest generate for a change'
+
+
+def test_a_variant_image_is_the_installed_version(istio, kubectl):
+    """values.global.variant makes istiod's image tag 1.24.2-distroless; that is still version 1.24.2."""
+    distroless = {'global': {'variant': 'distroless'}}
+    assert istio(values=distroless)['changed'] is True
+    image = kubectl('-n', 'istio-system', 'get', 'deploy', 'istiod', '-o',
+                    'jsonpath={.spec.template.spec.containers[0].image}').stdout
+    assert image == 'docker.io/istio/pilot:%s-distroless' % VERSION
+    again = istio(values=distroless)
+    assert again['changed'] is False and again['version'] == VERSION

@@ -350,3 +350,26 @@ def test_without_istio_the_module_says_to_install_it(tmp_path, run_playbook):
         result = run_playbook(play(bare, **catalog('catalog', str(tmp_path / 'bundle'))), expect_failure=True)
     assert 'run meshbridge.istio_vm.istio_install first' in result.task('Add the VM')['msg']
     assert not (tmp_path / 'bundle').exists()
+
+
+def test_an_unusable_bundle_dir_is_a_message_naming_it(cluster, run_playbook, tmp_path):
+    """bundle_dir below a regular file: the OS refuses it (as it refuses one without write permission), and the
+    module says which directory and what to do, before any object is made."""
+    (tmp_path / 'not-a-directory').write_text('')
+    bundle_dir = str(tmp_path / 'not-a-directory' / 'bundle')
+    result = run_playbook(play(cluster, **catalog('catalog-nodir', bundle_dir)), expect_failure=True)
+    failed = result.task('Add the VM')
+    assert 'MODULE FAILURE' not in failed['msg'], failed
+    assert 'bundle_dir %s' % bundle_dir in failed['msg'] and 'Not a directory' in failed['msg'], failed['msg']
+    assert 'choose another bundle_dir' in failed['msg']
+    assert cluster.kubectl.missing('serviceaccount', 'catalog-nodir')
+
+
+def test_a_static_entry_for_an_ipv6_address_ending_in_double_colon(cluster, run_playbook, bundle_dir):
+    """fd00:10:168:: written with dashes ends in '-', which the API refuses as a name (after the ServiceAccount,
+    WorkloadGroup and Service were made); the entry's name drops the trailing dashes."""
+    args = catalog('catalog-v6', bundle_dir, auto_register=False, address='FD00:10:168::')
+    run_playbook(play(cluster, **args))
+    entry = cluster.kubectl.get('workloadentries.networking.istio.io', 'catalog-v6-fd00-10-168')
+    assert entry['spec']['address'] == 'FD00:10:168::'
+    assert run_playbook(play(cluster, **args)).changed() == 0

@@ -6,41 +6,27 @@
 from __future__ import absolute_import, division, print_function
 __metaclass__ = type
 
-import time
-
+from ansible_collections.meshbridge.istio_vm.plugins.module_utils import polling
 from ansible_collections.meshbridge.istio_vm.plugins.module_utils.gcp.errors import (
     GcpOperationError, GcpOperationTimeout, format_operation_error)
 
 
-class Poller(object):
-    """Polls at growing intervals (``first``, times ``factor``, at most ``cap`` seconds), never past a deadline.
-    ``clock`` and ``sleep`` are injectable for tests."""
+class Poller(polling.Poller):
+    """The shared poller at the pace of the GCP waits (from 1 s, times 1.5, at most 10 s), raising
+    GcpOperationTimeout. ``clock`` and ``sleep`` are injectable for tests."""
 
-    def __init__(self, first=1.0, factor=1.5, cap=10.0, clock=time.monotonic, sleep=time.sleep):
-        self.first = first
-        self.factor = factor
-        self.cap = cap
-        self._clock = clock
-        self._sleep = sleep
+    def __init__(self, first=1.0, factor=1.5, cap=10.0, clock=None, sleep=None):
+        super(Poller, self).__init__(first, factor, cap, clock, sleep)
 
     def until(self, read, is_done, timeout, describe):
         """Call ``read()`` until ``is_done(value)``; returns ``(value, polls, elapsed)``. Raises GcpOperationTimeout
         with ``describe(value)`` (what is not ready) once ``timeout`` seconds have passed."""
-        start = self._clock()
-        deadline = start + timeout
-        interval = self.first
-        polls = 0
-        while True:
-            value = read()
-            polls += 1
-            if is_done(value):
-                return value, polls, round(self._clock() - start, 3)
-            remaining = deadline - self._clock()
-            if remaining <= 0:
-                raise GcpOperationTimeout('%s after %.0f s (timeout %s s, %d polls)'
-                                          % (describe(value), self._clock() - start, timeout, polls))
-            self._sleep(min(interval, remaining))
-            interval = min(self.cap, interval * self.factor)
+        try:
+            value, polls, elapsed = super(Poller, self).until(read, is_done, timeout, describe)
+        except polling.PollTimeout as timed_out:
+            raise GcpOperationTimeout('%s after %.0f s (timeout %s s, %d polls)'
+                                      % (timed_out.last, timed_out.elapsed, timeout, timed_out.attempts))
+        return value, polls, round(elapsed, 3)
 
 
 class OperationWaiter(object):

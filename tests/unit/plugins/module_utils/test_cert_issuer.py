@@ -463,3 +463,16 @@ def test_signer_directory_must_hold_a_ca(tmp_path):
     message = fails(kind='workload', dest=str(tmp_path / 'w'), namespace='n', service_account='s',
                     signer=str(tmp_path / 'empty'))
     assert message.startswith('signer:') and 'neither an intermediate' in message
+
+
+@pytest.mark.parametrize('ttl', ['3000000d', '999999999999d', '99999999999999999999w'])
+def test_a_ttl_past_what_a_certificate_can_carry_is_refused_with_the_maximum(tmp_path, ttl):
+    message = fails(kind='root', dest=str(tmp_path / 'root'), ttl=ttl)
+    assert message.startswith('ttl: %s is too long' % ttl), message
+    assert '9999-12-31T23:59:59Z' in message and 'at most' in message
+    assert not (tmp_path / 'root').exists()
+
+
+def test_a_renew_before_too_large_for_a_duration_is_refused(tmp_path):
+    message = fails(kind='root', dest=str(tmp_path / 'root'), renew_before='99999999999999999999w')
+    assert message.startswith('renew_before: ') and 'too long' in message, message

@@ -25,3 +25,8 @@ def test_malformed(text):
 def test_format(seconds, text):
     assert format_duration(datetime.timedelta(seconds=seconds)) == text
     assert parse_duration(text) == datetime.timedelta(seconds=seconds)
+
+
+def test_a_duration_too_long_for_python_is_a_value_error_naming_the_limit():
+    with pytest.raises(ValueError, match="'99999999999999999999w' is too long: at most 999999999d"):
+        parse_duration('99999999999999999999w')

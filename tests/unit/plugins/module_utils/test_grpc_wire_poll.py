@@ -4,7 +4,8 @@ import time
 
 import pytest
 
-from ansible_collections.meshbridge.istio_vm.plugins.module_utils.grpc_wire import PollTimeout, poll
+from ansible_collections.meshbridge.istio_vm.plugins.module_utils.grpc_wire import poll
+from ansible_collections.meshbridge.istio_vm.plugins.module_utils.polling import PollTimeout
 
 
 def test_waits_back_off_and_the_value_comes_back():
@@ -23,7 +24,8 @@ def test_waits_back_off_and_the_value_comes_back():
 
 
 def test_gives_up_within_the_timeout_with_the_last_reason():
-    reasons = iter('first second third fourth fifth sixth seventh eighth'.split())
+    said = 'first second third fourth fifth sixth seventh eighth'.split()
+    reasons = iter(said)
 
     def attempt(call_timeout):
         assert 0.1 <= call_timeout <= 5.0
@@ -34,4 +36,5 @@ def test_gives_up_within_the_timeout_with_the_last_reason():
         poll(attempt, timeout=0.5, interval=0.1, max_interval=0.1)
     assert time.monotonic() - started <= 0.6
     assert timed_out.value.attempts >= 3
-    assert timed_out.value.last == ['first', 'second', 'third', 'fourth', 'fifth'][timed_out.value.attempts - 1]
+    # The last attempt is made at the deadline, and its reason is the one reported.
+    assert timed_out.value.last == said[timed_out.value.attempts - 1]

@@ -3,6 +3,9 @@
 import json
 import os
 import stat
+import time
+
+import pytest
 
 from ansible_collections.meshbridge.istio_vm.plugins.module_utils import istio_installer as inst
 
@@ -76,3 +79,66 @@ def test_istioctl_failure_quotes_its_error():
         assert 'unknown field "x" in Values' in str(exc)
     else:
         raise AssertionError('a failing istioctl must raise')
+
+
+class _Cluster:
+    """A cluster where istiod never becomes Available and the east-west gateway gets no address."""
+
+    def get(self, api_version, kind, name, namespace=None):
+        if kind == 'Deployment':
+            return {'metadata': {'name': name}, 'status': {'conditions': [{'type': 'Available', 'status': 'False'}]}}
+        if kind == 'Service':
+            return {'metadata': {'name': name}, 'status': {'loadBalancer': {}}}
+        return None
+
+
+class _MonotonicClock:
+    def __init__(self):
+        self.now = 1000.0
+        self.sleeps = []
+
+    def __call__(self):
+        return self.now
+
+    def sleep(self, seconds):
+        self.sleeps.append(seconds)
+        self.now += seconds
+
+
+def test_wait_ready_backs_off_within_the_timeout_and_names_what_is_not_ready(monkeypatch):
+    clock = _MonotonicClock()
+    monkeypatch.setattr(time, 'monotonic', clock)
+    monkeypatch.setattr(time, 'sleep', clock.sleep)
+    installer = inst.IstioInstaller(_Cluster(), {'revision': '', 'eastwest_gateway': True})
+    with pytest.raises(inst.InstallError) as failed:
+        installer.wait_ready(20)
+    assert 'Istio is not ready after 20 s: Deployment istio-system/istiod is not Available' in str(failed.value)
+    assert 'Service istio-system/istio-eastwestgateway has no load balancer address' in str(failed.value)
+    assert clock.sleeps[:3] == pytest.approx([0.5, 0.75, 1.125])
+    assert sum(clock.sleeps) == pytest.approx(20) and max(clock.sleeps) <= 5
+
+
+class _Installed:
+    """A cluster running istiod with the given image."""
+
+    def __init__(self, image):
+        self.image = image
+
+    def get(self, api_version, kind, name, namespace=None):
+        if (kind, name) == ('Deployment', 'istiod'):
+            return {'metadata': {'name': name, 'labels': {'istio.io/rev': 'default'}},
+                    'spec': {'template': {'spec': {'containers': [{'name': 'discovery', 'image': self.image}]}}}}
+        return None
+
+
+@pytest.mark.parametrize('image, version', [
+    ('docker.io/istio/pilot:1.24.2', '1.24.2'),
+    ('docker.io/istio/pilot:1.24.2-distroless', '1.24.2'),
+    ('gcr.io/istio-release/pilot:1.24.2-debug', '1.24.2'),
+    ('docker.io/istio/pilot:1.25.0-rc.1-distroless', '1.25.0-rc.1'),
+    ('docker.io/istio/pilot:1.25.0-rc.1', '1.25.0-rc.1'),
+    ('localhost:5000/istio/pilot:1.24.2-custom', '1.24.2-custom'),
+])
+def test_the_installed_version_is_the_image_tag_without_its_variant(image, version):
+    observed = inst.IstioInstaller(_Installed(image), {'revision': ''}).observe()
+    assert observed['version'] == version

@@ -91,3 +91,32 @@ def test_checksum_file_formats(text):
 def test_checksum_file_for_another_archive_is_refused():
     with pytest.raises(rel.ReleaseError, match='holds no SHA-256'):
         rel.parse_checksum('%s  istio-1.24.1-linux-amd64.tar.gz\n' % ('ab' * 32), 'istio-1.24.2-linux-amd64.tar.gz')
+
+
+def test_a_cache_dir_the_os_refuses_is_named_with_the_fix(served, tmp_path):
+    (tmp_path / 'file').write_text('')
+    cache_dir = tmp_path / 'file' / 'cache'
+    with pytest.raises(rel.ReleaseError, match=r'cache_dir %s: cannot .*Not a directory.*set cache_dir to a directory '
+                                               r'.* can write' % cache_dir):
+        rel.IstioRelease(VERSION, served, str(cache_dir)).istioctl()
+
+
+@pytest.mark.parametrize('system, machine, name', [
+    ('Linux', 'x86_64', 'istio-1.24.2-linux-amd64.tar.gz'),
+    ('Linux', 'aarch64', 'istio-1.24.2-linux-arm64.tar.gz'),
+    ('Linux', 'arm64', 'istio-1.24.2-linux-arm64.tar.gz'),
+    ('Darwin', 'x86_64', 'istio-1.24.2-osx.tar.gz'),
+    ('Darwin', 'arm64', 'istio-1.24.2-osx-arm64.tar.gz'),
+])
+def test_the_archive_is_the_one_for_the_machine_that_runs_istioctl(system, machine, name):
+    assert rel.archive_name('1.24.2', system, machine) == name
+    release = rel.IstioRelease('1.24.2', cache_dir='/nonexistent', system=system, machine=machine)
+    assert release.url == 'https://github.com/istio/istio/releases/download/1.24.2/' + name
+
+
+@pytest.mark.parametrize('system, machine', [('Linux', 'armv7l'), ('Linux', 's390x'), ('Windows', 'AMD64'),
+                                             ('FreeBSD', 'amd64')])
+def test_other_machines_are_refused_naming_what_istio_publishes(system, machine):
+    with pytest.raises(rel.ReleaseError, match='Istio publishes no istioctl for %s %s .*linux-amd64, linux-arm64, osx, '
+                                               'osx-arm64.*istioctl_path' % (system, machine)):
+        rel.IstioRelease('1.24.2', cache_dir='/nonexistent', system=system, machine=machine)

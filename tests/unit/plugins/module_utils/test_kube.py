@@ -70,8 +70,7 @@ class _RecordingApi(BaseHTTPRequestHandler):
             self._send(422, {'kind': 'Status', 'apiVersion': 'v1', 'status': 'Failure', 'reason': 'Invalid',
                              'code': 422, 'message': 'ConfigMap "x" is invalid: data.invalid: Invalid value'})
             return
-        if 'dryRun' not in parse_qs(urlparse(self.path).query):
-            self.server.objects[path] = obj
+        self.server.objects[path] = obj
         self._send(200, obj)
 
     def do_DELETE(self):  # noqa: N802
@@ -118,14 +117,6 @@ def test_apply_is_server_side_apply_as_meshbridge_and_get_reads_back(api, tmp_pa
     assert patch['query']['force'] == ['true']
     assert patch['authorization'] == 'Bearer secret-token'
     assert client.get('v1', 'ConfigMap', 'istio', 'istio-system')['data'] == CONFIGMAP['data']
-
-
-def test_dry_run_apply_asks_the_server_and_stores_nothing(api, tmp_path):
-    client = _client(api, tmp_path)
-    client.apply(CONFIGMAP, dry_run=True)
-    patch = [r for r in api.requests if r['method'] == 'PATCH'][-1]
-    assert patch['query']['dryRun'] == ['All']
-    assert client.get('v1', 'ConfigMap', 'istio', 'istio-system') is None
 
 
 def test_refused_apply_names_the_object_and_quotes_the_server(api, tmp_path):
@@ -215,3 +206,31 @@ def test_bad_connection_options_name_the_fix(tmp_path, monkeypatch, params, fix)
     monkeypatch.setenv('KUBECONFIG', str(path))
     with pytest.raises(kube.KubeError, match=fix):
         kube.build_configuration(params)
+
+
+def _gone_client(api, tmp_path):
+    """A client connected through a kubeconfig context, whose API server then goes away."""
+    path = tmp_path / 'kubeconfig'
+    _write_kubeconfig(path, server=api.url)
+    client = kube.connect({'kubeconfig': str(path), 'context': 'lab'}, discovery_cache_dir=str(tmp_path))
+    api.shutdown()
+    api.server_close()
+    return client, path
+
+
+@pytest.mark.parametrize('operation, doing', [
+    (lambda client: client.get('v1', 'ConfigMap', 'istio', 'istio-system'), 'read ConfigMap istio-system/istio (v1)'),
+    (lambda client: client.list('v1', 'ConfigMap', 'istio-system'), 'list ConfigMap istio-system/* (v1)'),
+    (lambda client: client.apply(CONFIGMAP), 'apply ConfigMap istio-system/istio (v1)'),
+    (lambda client: client.delete('v1', 'ConfigMap', 'istio', 'istio-system'), 'delete ConfigMap istio-system/istio (v1)'),
+    (lambda client: client.request_token('default', 'vm', {'spec': {}}),
+     'request a token for ServiceAccount default/vm'),
+])
+def test_an_api_server_that_stops_answering_is_named_with_the_kubeconfig_and_context(api, tmp_path, operation, doing):
+    client, path = _gone_client(api, tmp_path)
+    with pytest.raises(kube.KubeError) as raised:
+        operation(client)
+    message = str(raised.value)
+    assert 'cannot %s: the Kubernetes API at %s (kubeconfig %s, context lab) does not answer' % (doing, api.url, path) \
+        in message, message
+    assert 'Connection refused' in message

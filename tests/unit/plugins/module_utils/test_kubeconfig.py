@@ -58,3 +58,31 @@ def test_token_auth_is_redacted_in_the_view():
 
 def test_missing_file_starts_empty(tmp_path):
     assert kubeconfig.load(str(tmp_path / 'nope'))['contexts'] == []
+
+
+def test_absent_keeps_the_cluster_and_user_that_other_contexts_still_use():
+    merged = kubeconfig.merge(OTHER, params())
+    # A second context on the same cluster and user, as `kubectl config set-context west-admin ...` makes.
+    merged['contexts'].append({'name': 'west-admin', 'context': {'cluster': 'gke_p_us-west2-a_west',
+                                                                 'user': 'gke_p_us-west2-a_west', 'namespace': 'x'}})
+    removed = kubeconfig.merge(merged, params(state='absent'))
+    assert [c['name'] for c in removed['contexts']] == ['prod', 'west-admin']
+    assert [c['name'] for c in removed['clusters']] == ['prod', 'gke_p_us-west2-a_west']
+    assert [u['name'] for u in removed['users']] == ['prod', 'gke_p_us-west2-a_west']
+    # Once the last context using them goes, so do they.
+    removed['contexts'] = [c for c in removed['contexts'] if c['name'] != 'west-admin']
+    again = kubeconfig.merge(removed, params(state='absent'))
+    assert again['clusters'] == OTHER['clusters'] and again['users'] == OTHER['users']
+
+
+def test_a_symlinked_kubeconfig_is_written_through_the_link(tmp_path):
+    real = tmp_path / 'dotfiles' / 'kubeconfig'
+    real.parent.mkdir()
+    with open(real, 'w', encoding='utf-8') as handle:
+        yaml.safe_dump(OTHER, handle)
+    link = tmp_path / 'config'
+    link.symlink_to(real)
+    kubeconfig.write(str(link), kubeconfig.merge(kubeconfig.load(str(link)), params()))
+    assert link.is_symlink() and os.readlink(link) == str(real)
+    assert [c['name'] for c in kubeconfig.load(str(real))['contexts']] == ['prod', 'west']
+    assert sorted(os.listdir(real.parent)) == ['kubeconfig']

@@ -9,42 +9,16 @@ import datetime
 import json
 import os
 import stat
+import time
 
 import pytest
 
+from ansible_collections.meshbridge.istio_vm.plugins.module_utils.bundle_dir import BundleDirError
 from ansible_collections.meshbridge.istio_vm.plugins.module_utils.mesh_vm import MeshAddVmError, MeshVmRegistration
 from ansible_collections.meshbridge.istio_vm.plugins.module_utils.workload_group import VmWorkload
 
 START = datetime.datetime(2026, 11, 24, 21, 0, tzinfo=datetime.timezone.utc)
 ISTIO_KINDS = ('WorkloadGroup', 'WorkloadEntry', 'ServiceEntry')
-
-
-class _Response:
-    def __init__(self, data):
-        self._data = data
-
-    def to_dict(self):
-        return self._data
-
-
-class _TokenRequests:
-    def __init__(self, kube):
-        self.kube = kube
-
-    def create(self, body, name, namespace):
-        assert self.kube.get('v1', 'ServiceAccount', name, namespace), 'TokenRequest for a missing service account'
-        self.kube.tokens_issued += 1
-        expires = self.kube.clock() + datetime.timedelta(seconds=body['spec']['expirationSeconds'])
-        claims = {'sub': 'system:serviceaccount:%s:%s' % (namespace, name), 'aud': body['spec']['audiences'],
-                  'exp': int(expires.timestamp()), 'jti': str(self.kube.tokens_issued)}
-        payload = base64.urlsafe_b64encode(json.dumps(claims).encode()).rstrip(b'=').decode()
-        return _Response({'status': {'token': 'eyJhbGciOiJSUzI1NiJ9.%s.c2ln' % payload,
-                                     'expirationTimestamp': expires.isoformat()}})
-
-
-class _ServiceAccounts:
-    def __init__(self, kube):
-        self.subresources = {'token': _TokenRequests(kube)}
 
 
 class FakeKube:
@@ -64,9 +38,14 @@ class FakeKube:
     def serves(self, api_version, kind):
         return kind not in ISTIO_KINDS or (api_version, kind) in self.served
 
-    def resource(self, api_version, kind):
-        assert (api_version, kind) == ('v1', 'ServiceAccount')
-        return _ServiceAccounts(self)
+    def request_token(self, namespace, name, body):
+        assert self.get('v1', 'ServiceAccount', name, namespace), 'TokenRequest for a missing service account'
+        self.tokens_issued += 1
+        expires = self.clock() + datetime.timedelta(seconds=body['spec']['expirationSeconds'])
+        claims = {'sub': 'system:serviceaccount:%s:%s' % (namespace, name), 'aud': body['spec']['audiences'],
+                  'exp': int(expires.timestamp()), 'jti': str(self.tokens_issued)}
+        payload = base64.urlsafe_b64encode(json.dumps(claims).encode()).rstrip(b'=').decode()
+        return {'status': {'token': 'eyJhbGciOiJSUzI1NiJ9.%s.c2ln' % payload, 'expirationTimestamp': expires.isoformat()}}
 
     def get(self, api_version, kind, name, namespace=None):
         if not self.serves(api_version, kind):
@@ -91,8 +70,8 @@ class FakeKube:
         key = self._key(obj['kind'], obj['metadata']['name'], obj['metadata'].get('namespace'))
         self.store[key] = obj
 
-    def apply(self, definition, dry_run=False, force_conflicts=True):
-        assert not dry_run and force_conflicts
+    def apply(self, definition, force_conflicts=True):
+        assert force_conflicts
         assert self.serves(definition['apiVersion'], definition['kind'])
         self.applied.append((definition['kind'], definition['metadata']['name']))
         existing = self.get(definition['apiVersion'], definition['kind'], definition['metadata']['name'],
@@ -455,3 +434,71 @@ def test_absent_removes_all_the_groups_services(kube, clock, tmp_path):
     result, _diffs = run(kube, clock, module_params(tmp_path, name='boutique-vm', state='absent', ports=None, address=None))
     assert sorted(o['name'] for o in result['objects'] if o['kind'] == 'Service') == ['currencyservice', 'productcatalogservice']
     assert service_names(kube) == ['redis']
+
+
+class _MonotonicClock:
+    """time.monotonic for the code under test: it moves only when the code sleeps."""
+
+    def __init__(self):
+        self.now = 1000.0
+        self.sleeps = []
+
+    def __call__(self):
+        return self.now
+
+    def sleep(self, seconds):
+        self.sleeps.append(seconds)
+        self.now += seconds
+
+
+def test_the_root_certificate_wait_backs_off_and_names_what_is_missing(kube, clock, tmp_path, monkeypatch):
+    kube.store.pop(('ConfigMap', 'default', 'istio-ca-root-cert'))
+    monotonic = _MonotonicClock()
+    monkeypatch.setattr(time, 'monotonic', monotonic)
+    params = module_params(tmp_path, wait_timeout=10)
+    registration = MeshVmRegistration(kube, VmWorkload(params), params, now=clock, sleep=monotonic.sleep)
+    with pytest.raises(MeshAddVmError, match='ConfigMap default/istio-ca-root-cert with key root-cert.pem did not '
+                                             'appear within 10 s'):
+        registration.present()
+    assert monotonic.sleeps[:4] == pytest.approx([0.5, 0.75, 1.125, 1.6875])
+    assert sum(monotonic.sleeps) == pytest.approx(10) and max(monotonic.sleeps) <= 5
+    assert kube.applied == []
+
+
+def test_a_bundle_dir_the_os_refuses_is_named_before_any_change(kube, clock, tmp_path):
+    (tmp_path / 'file').write_text('')
+    params = module_params(tmp_path, bundle_dir=str(tmp_path / 'file' / 'bundle'))
+    with pytest.raises(BundleDirError, match=r'bundle_dir %s: cannot read .*Not a directory.*choose another bundle_dir'
+                                             % (tmp_path / 'file' / 'bundle')):
+        run(kube, clock, params)
+    assert kube.applied == [] and kube.tokens_issued == 0
+
+
+def test_absent_keeps_a_service_account_another_group_still_uses(kube, clock, tmp_path):
+    shared = dict(service_account='catalog-sa')
+    run(kube, clock, module_params(tmp_path / 'a', name='catalog-a', **shared))
+    run(kube, clock, module_params(tmp_path / 'b', name='catalog-b', labels={'app': 'catalog-b'}, **shared))
+
+    result, _diffs = run(kube, clock, module_params(tmp_path / 'a', name='catalog-a', state='absent', ports=None,
+                                                    **shared))
+    assert sorted(o['kind'] for o in result['objects']) == ['Service', 'WorkloadGroup']
+    assert result['kept_objects'] == [{
+        'kind': 'ServiceAccount', 'api_version': 'v1', 'name': 'catalog-sa', 'namespace': 'default',
+        'reason': 'still the service account of WorkloadGroup catalog-b'}]
+    assert kube.get('v1', 'ServiceAccount', 'catalog-sa', 'default') is not None
+    assert kube.get('networking.istio.io/v1', 'WorkloadGroup', 'catalog-a', 'default') is None
+
+    result, _diffs = run(kube, clock, module_params(tmp_path / 'b', name='catalog-b', state='absent', ports=None,
+                                                    **shared))
+    assert 'ServiceAccount' in [o['kind'] for o in result['objects']] and result['kept_objects'] == []
+    assert kube.get('v1', 'ServiceAccount', 'catalog-sa', 'default') is None
+
+
+def test_absent_keeps_a_service_account_a_legacy_group_still_uses(kube, clock, tmp_path):
+    run(kube, clock, module_params(tmp_path / 'a', name='catalog-a', service_account='catalog-sa'))
+    run(kube, clock, module_params(tmp_path / 'l', name='catalog-legacy', labels={'app': 'catalog-legacy'},
+                                   service_account='catalog-sa', mode='legacy'))
+    result, _diffs = run(kube, clock, module_params(tmp_path / 'a', name='catalog-a', state='absent', ports=None,
+                                                    service_account='catalog-sa'))
+    assert [o['reason'] for o in result['kept_objects']] == ['still the service account of Service catalog-legacy']
+    assert kube.get('v1', 'ServiceAccount', 'catalog-sa', 'default') is not None

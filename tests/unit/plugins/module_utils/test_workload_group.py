@@ -168,3 +168,16 @@ def test_bad_input_names_the_parameter(overrides, message):
 def test_absent_needs_only_the_names():
     workload = VmWorkload(params(state='absent', ports=None, mode='legacy'))
     assert workload.name == 'productcatalogservice'
+
+
+@pytest.mark.parametrize('address, entry', [
+    ('10.168.0.20', 'productcatalogservice-10-168-0-20'),
+    ('fd00:10:168::', 'productcatalogservice-fd00-10-168'),
+    ('FD00:10:168::', 'productcatalogservice-fd00-10-168'),
+    ('fd00::20', 'productcatalogservice-fd00--20'),
+    ('FD00:0:0::20', 'productcatalogservice-fd00--20'),
+])
+def test_static_entry_names_are_valid_object_names_for_any_address(address, entry):
+    workload = VmWorkload(params(auto_register=False, address=address))
+    assert workload.workload_entry_name == entry
+    assert workload.workload_entry_object('networking.istio.io/v1')['spec']['address'] == address
