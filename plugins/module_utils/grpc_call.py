@@ -33,7 +33,13 @@ _CLIENT_CERT_REFUSED = ('UNKNOWN_CA', 'BAD_CERTIFICATE', 'CERTIFICATE_REQUIRED',
 
 
 class GrpcCallError(Exception):
-    """The call did not return a reply message that passes the checks asked for."""
+    """The call did not return a reply message that passes the checks asked for. ``connected`` says whether the
+    server accepted a TCP connection (on the last attempt): a refusal after that is the server's (for a cleartext
+    call to a sidecar with STRICT mTLS, the expected answer), one before it says nothing about the server."""
+
+    def __init__(self, message, connected=True):
+        super(GrpcCallError, self).__init__(message)
+        self.connected = connected
 
 
 class ParameterError(ValueError):
@@ -88,9 +94,14 @@ def call_once(host, port, path, context=None, server_name=None, server_identity=
     """One call of ``path`` with an empty request; ``context`` None means cleartext.
 
     Returns a dict: reply_size, count (records of field ``count`` in the reply, when asked), peer_identities, alpn,
-    tls_version. Raises GrpcCallError naming what failed, or OSError when the server cannot be reached."""
+    tls_version. Raises GrpcCallError naming what failed (``connected`` False when no TCP connection was made), or
+    OSError when the connection broke."""
     result = {'peer_identities': [], 'alpn': None, 'tls_version': None}
-    with socket.create_connection((host, port), timeout=timeout) as raw:
+    try:
+        raw = socket.create_connection((host, port), timeout=timeout)
+    except OSError as error:
+        raise GrpcCallError(str(error) or error.__class__.__name__, connected=False)
+    with raw:
         raw.settimeout(timeout)
         try:
             if context is None:
@@ -122,10 +133,16 @@ def call_until_ok(host, port, path, timeout=30.0, interval=0.25, min_count=None,
     """Call until a reply passes (and, with ``min_count``, counts at least that many records) or ``timeout``
     seconds pass, backing off between attempts. Returns the last result with attempts and elapsed; raises
     GrpcCallError naming the call and the last failure."""
+    connected = [False]
+
     def attempt(call_timeout):
+        connected[0] = True
         try:
             result = call_once(host, port, path, timeout=call_timeout, **call_options)
-        except (GrpcCallError, OSError) as error:
+        except GrpcCallError as error:
+            connected[0] = error.connected
+            return None, str(error)
+        except OSError as error:
             return None, str(error) or error.__class__.__name__
         if min_count is not None and result['count'] < min_count:
             return None, 'the reply holds %d records of field %d, fewer than %d' % (
@@ -136,6 +153,7 @@ def call_until_ok(host, port, path, timeout=30.0, interval=0.25, min_count=None,
         result, attempts, elapsed = poll(attempt, timeout, interval)
     except PollTimeout as timed_out:
         raise GrpcCallError('gRPC call %s to %s failed for %d s (%d attempts); last: %s'
-                            % (path.lstrip('/'), authority_of(host, port), timeout, timed_out.attempts, timed_out.last))
+                            % (path.lstrip('/'), authority_of(host, port), timeout, timed_out.attempts, timed_out.last),
+                            connected=connected[0])
     result.update(attempts=attempts, elapsed=elapsed)
     return result

@@ -154,6 +154,14 @@ attempts:
   returned: success
   type: int
   sample: 1
+connected:
+  description:
+    - Whether the last attempt got a TCP connection. On a failed call V(false) means nothing accepted one (refused,
+      unreachable, timed out); V(true) means the server took the connection and then refused or broke the call, as
+      a sidecar with STRICT mTLS does with a cleartext call.
+  returned: failure
+  type: bool
+  sample: true
 elapsed:
   description: Seconds spent.
   returned: always
@@ -225,7 +233,7 @@ def main():
                                min_count=params['min_count'], context=context, server_name=params['server_name'],
                                server_identity=params['server_identity'], count=params['count_field'])
     except GrpcCallError as error:
-        module.fail_json(msg=str(error), elapsed=round(time.monotonic() - started, 2))
+        module.fail_json(msg=str(error), connected=error.connected, elapsed=round(time.monotonic() - started, 2))
     result['elapsed'] = round(result['elapsed'], 2)
     module.exit_json(changed=False, **result)
 

@@ -5,6 +5,7 @@ broken fails the check that names it, while the others still run and the report 
 
 import json
 import os
+import socket
 import threading
 import urllib.parse
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -196,6 +197,20 @@ def test_a_client_certificate_from_another_root_fails_the_mtls_call(verify, clus
            'spiffe://cluster.local/ns/default/sa/frontend' in message
     assert "the server's certificate does not verify against ca_path" in message
     assert 'cleartext refused' not in message
+
+
+def test_a_port_nothing_listens_on_fails_the_cleartext_check_too(verify, cluster):
+    kubectl = cluster[1]
+    kubectl.run('apply', '-f', '-', stdin=json.dumps(_entry({'app': 'productcatalogservice'})))
+    _set_health(kubectl, 'True')
+    with socket.socket() as sock:
+        sock.bind(('127.0.0.1', 0))
+        closed = sock.getsockname()[1]
+    vms = [{'name': 'istio-gce', 'workload_group': 'productcatalogservice',
+            'services': [{'name': 'productcatalogservice', 'port': closed}]}]
+    message = _failure(verify(expect_failure=True, mesh_verify_vms=vms))
+    assert ('cleartext refused istio-gce/productcatalogservice: nothing took a connection on 127.0.0.1:%d' % closed) in message
+    assert 'cannot be told' in message and '2 mesh check(s) failed' in message
 
 
 @pytest.mark.parametrize('overrides, text', [

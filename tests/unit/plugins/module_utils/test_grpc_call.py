@@ -87,8 +87,15 @@ def test_an_unreachable_server_fails_bounded_and_names_the_address():
     with socket.socket() as sock:
         sock.bind(('127.0.0.1', 0))
         port = sock.getsockname()[1]
-    with pytest.raises(grpc_call.GrpcCallError, match='127.0.0.1:%d failed for 1 s' % port):
+    with pytest.raises(grpc_call.GrpcCallError, match='127.0.0.1:%d failed for 1 s' % port) as failed:
         grpc_call.call_until_ok('127.0.0.1', port, LIST_PRODUCTS, timeout=1, interval=0.5)
+    assert failed.value.connected is False
+
+
+def test_a_cleartext_call_to_an_mtls_server_is_refused_after_connecting(catalog):
+    with pytest.raises(grpc_call.GrpcCallError) as failed:
+        grpc_call.call_until_ok('127.0.0.1', catalog, LIST_PRODUCTS, timeout=1, interval=0.5)
+    assert failed.value.connected is True
 
 
 @pytest.mark.parametrize('method', ['ListProducts', 'hipstershop.ProductCatalogService/', 'a b/C', ''])
