@@ -53,13 +53,17 @@ stage_lab-integration() {
 stage_molecule() {
   hack/molecule.sh default
   hack/molecule.sh gcp
+  if [[ -z ${MESHBRIDGE_GCP_PROJECT:-} ]]; then
+    stage_note="scenario default only; scenario gcp not run: MESHBRIDGE_GCP_PROJECT is not set"
+  fi
 }
 
 stages=("$@")
 ((${#stages[@]})) || stages=(lint sanity unit lab-integration molecule)
 for stage in "${stages[@]}"; do
   start=$SECONDS
+  stage_note=
   echo "=== $stage"
   "stage_$stage"
-  echo "=== $stage passed in $((SECONDS - start)) s"
+  echo "=== $stage passed in $((SECONDS - start)) s${stage_note:+ ($stage_note)}"
 done

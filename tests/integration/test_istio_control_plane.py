@@ -55,6 +55,7 @@ def control_plane(cluster, run_playbook, tmp_path):
             'istio_control_plane_kubeconfig': kube.kubeconfig, 'istio_control_plane_context': 'lab',
             'istio_control_plane_release_url': release_url, 'istio_control_plane_cache_dir': str(tmp_path / 'cache'),
             'istio_control_plane_ca_dir': str(tmp_path / 'mesh-ca'), 'istio_control_plane_wait_timeout': 60,
+            'istio_control_plane_version': VERSION,
             # ECDSA keeps the test fast; the role's default is Istio's RSA 4096.
             'istio_control_plane_ca_key_type': 'ecdsa',
         }

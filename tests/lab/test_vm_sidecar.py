@@ -17,7 +17,7 @@ import pytest
 import yaml
 
 from lab.workloads.productcatalog import build
-from sidecar_lab import NAMESPACE, PRODUCT_PORT, VM_NAME, MeshCA, SidecarLab
+from sidecar_lab import ISTIO_VERSION, NAMESPACE, PRODUCT_PORT, VM_NAME, MeshCA, SidecarLab
 
 pytestmark = pytest.mark.lab
 
@@ -69,7 +69,7 @@ def inventory(lab, paths, tmp_path, **host_vars):
     service = {'name': GROUP, 'port': PRODUCT_PORT, 'protocol': 'grpc', 'artifact': paths['artifact']}
     variables = {'vm_workload_mode': 'systemd', 'vm_workload_services': [service],
                  'vm_sidecar_bundle_dir': paths['bundle'], 'vm_sidecar_cache_dir': paths['cache'],
-                 'vm_sidecar_ready_timeout': 60}
+                 'vm_sidecar_ready_timeout': 60, 'vm_sidecar_istio_version': ISTIO_VERSION}
     variables.update(host_vars)
     return lab.inventory(str(tmp_path / 'inventory.json'), **variables)
 
@@ -257,7 +257,7 @@ def test_a_token_that_expired_before_the_sidecar_restarted_is_reissued_and_picke
 
 @pytest.mark.parametrize('host_vars, message', [
     ({'vm_sidecar_bundle_dir': '/nonexistent/bundle'}, r'vm_sidecar_bundle_dir /nonexistent/bundle .*is not a directory.*mesh_add_vm'),
-    ({'vm_sidecar_istio_version': 'latest'}, r'vm_sidecar_istio_version must be an Istio release such as 1\.24\.2 \(got latest\)'),
+    ({'vm_sidecar_istio_version': 'latest'}, r'vm_sidecar_istio_version must be an Istio release such as 1\.30\.4 \(got latest\)'),
     ({'vm_sidecar_ready_timeout': 0}, r'vm_sidecar_ready_timeout a number of seconds above 0'),
 ])
 def test_bad_input_is_refused_before_any_change(lab, paths, run_playbook, tmp_path, host_vars, message):
