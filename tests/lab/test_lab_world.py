@@ -20,9 +20,12 @@ pytestmark = pytest.mark.lab
 KUBECTL = '/usr/bin/kubectl'
 
 
-@pytest.fixture
-def world(tmp_path):
-    with running_world(str(tmp_path / 'lab'), isolated_controller=True, time_scale=0.002) as started:
+@pytest.fixture(scope='module')
+def world(tmp_path_factory):
+    """One lab for the file: each test makes resources of its own in it (a cluster, an instance, a download) and
+    reads only those, so none needs a fresh lab."""
+    with running_world(str(tmp_path_factory.mktemp('world') / 'lab'), isolated_controller=True,
+                       time_scale=0.002) as started:
         yield started
 
 
