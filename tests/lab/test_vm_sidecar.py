@@ -150,13 +150,24 @@ def test_a_frontend_with_a_mesh_cert_lists_products_through_the_sidecar_and_othe
     assert len(listed.get('products', [])) == 9, listed
     print('ListProducts through the VM sidecar with a frontend mesh certificate: %d products' % len(listed['products']))
 
+    # Refused by the sidecar, not unreachable: the connection to the VM is made, then the sidecar (STRICT) does not
+    # take plaintext.
     plaintext = lab.list_products(os.path.join(paths['work'], 'plain'), paths['stubs'])
     assert 'error' in plaintext, plaintext
+    assert plaintext['error'].startswith('UNAVAILABLE: '), plaintext
+    assert plaintext['upstream']['upstream_cx_total'] >= 1, plaintext
+    assert plaintext['upstream']['upstream_cx_connect_fail'] == 0, plaintext
 
+    # A stranger that trusts the mesh root (so it accepts the VM's certificate) but whose own certificate comes from
+    # another root: the sidecar refuses it in the handshake with an unknown-CA alert.
     other_root = MeshCA(os.path.join(paths['work'], 'other-ca'), name='Another Root CA')
-    stranger = _tls_dir(paths['work'], 'stranger', other_root.workload_files(NAMESPACE, 'frontend'))
+    stranger = _tls_dir(paths['work'], 'stranger', dict(other_root.workload_files(NAMESPACE, 'frontend'),
+                                                        **{'root-cert.pem': os.path.join(frontend, 'root-cert.pem')}))
     refused = lab.list_products(os.path.join(paths['work'], 'stranger'), paths['stubs'], stranger, VM_IDENTITY)
     assert 'error' in refused, refused
+    assert refused['upstream']['ssl.fail_verify_error'] == 0, refused  # the stranger's check of the VM passed
+    assert refused['upstream']['ssl.connection_error'] >= 1, refused
+    assert any('TLSV1_ALERT_UNKNOWN_CA' in error for error in refused['tls_errors']), refused
 
 
 def _tls_dir(work, name, files):
