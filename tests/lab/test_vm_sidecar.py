@@ -40,6 +40,9 @@ SIDECAR_ONLY = """
     - role: meshbridge.istio_vm.vm_sidecar
 """
 READY = 'curl -s -o /dev/null -w %{http_code} http://localhost:15021/healthz/ready'
+# The readiness wait for a run that must fail: the agent reports a broken bundle at its first attempt, a second or
+# two after the restart, and the role polls every 2 s; a longer wait would only wait for the same answer.
+FAILING_READY_TIMEOUT = 6
 
 
 @pytest.fixture(scope='module')
@@ -226,9 +229,10 @@ def test_a_wrong_root_cert_fails_the_readiness_wait_with_the_agents_reason_and_i
     with open(os.path.join(wrong, 'root-cert.pem'), 'w', encoding='ascii') as handle:
         handle.write(other.root_pem)
     failed = run_playbook(SIDECAR_ONLY, inventory=inventory(lab, paths, tmp_path, vm_sidecar_bundle_dir=wrong,
-                                                            vm_sidecar_ready_timeout=20), env=lab.env, expect_failure=True)
+                                                            vm_sidecar_ready_timeout=FAILING_READY_TIMEOUT),
+                          env=lab.env, expect_failure=True)
     message = failed.task(ROLE + 'Report why the sidecar is not ready', VM_NAME)['msg']
-    assert 'istio.service' in message and 'not ready after 20 s' in message
+    assert 'istio.service' in message and f'not ready after {FAILING_READY_TIMEOUT} s' in message
     assert re.search(r'certificate verify failed|root-cert\.pem', message), message
     repaired = run_playbook(SIDECAR_ONLY, inventory=inventory(lab, paths, tmp_path), env=lab.env)
     assert ROLE + 'Place the cluster settings, mesh config and root certificate' in changed_tasks(repaired)
@@ -241,7 +245,7 @@ def test_a_token_that_expired_before_the_vm_connected_is_reissued_and_pushed(lab
     token_path = os.path.join(paths['bundle'], 'istio-token')
     with open(token_path, 'w', encoding='ascii') as handle:
         handle.write(expired)
-    failed = run_playbook(SIDECAR_ONLY, inventory=inventory(lab, paths, tmp_path, vm_sidecar_ready_timeout=20),
+    failed = run_playbook(SIDECAR_ONLY, inventory=inventory(lab, paths, tmp_path, vm_sidecar_ready_timeout=FAILING_READY_TIMEOUT),
                           env=lab.env, expect_failure=True)
     message = failed.task(ROLE + 'Report why the sidecar is not ready', VM_NAME)['msg']
     assert 'expired' in message, message
