@@ -8,15 +8,10 @@ import threading
 import jwt
 import pytest
 import requests
-from kubernetes import client as k8s, config, dynamic
+from kubernetes import client as k8s
 from kubernetes.dynamic.exceptions import ApiException
 
 from kube_crds import WORKLOAD_ENTRY_CRD, WORKLOAD_GROUP_CRD
-
-
-@pytest.fixture
-def api(kube):
-    return dynamic.DynamicClient(config.new_client_from_config(config_file=kube.kubeconfig, context='lab'))
 
 
 def _status(exc):

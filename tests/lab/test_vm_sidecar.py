@@ -11,11 +11,11 @@ import json
 import os
 import re
 import shutil
-import time
 
 import pytest
 import yaml
 
+from lab.net.commands import wait_for
 from lab.workloads.productcatalog import build
 from sidecar_lab import NAMESPACE, PRODUCT_PORT, VM_NAME, MeshCA, SidecarLab
 
@@ -84,13 +84,6 @@ def changed_tasks(result):
 
 def invocation(lab):
     return lab.vm_run('systemctl show --value -p InvocationID istio.service').stdout.strip()
-
-
-def wait_for(condition, timeout, what):
-    deadline = time.monotonic() + timeout
-    while not condition():
-        assert time.monotonic() < deadline, f'{what} not within {timeout} s'
-        time.sleep(0.5)
 
 
 def sidecar_seconds(result):
@@ -210,8 +203,8 @@ def test_the_hosts_line_follows_the_bundle_and_other_lines_stay(lab, paths, run_
 
 def _not_ready_because(lab, reason):
     """The agent answers 503 and says ``reason`` (a regular expression) in its log."""
-    wait_for(lambda: lab.vm_run(READY).stdout == '503' and re.search(reason, agent_log(lab)), 60,
-             f'readiness 503 with a log line matching {reason!r}')
+    wait_for(lambda: lab.vm_run(READY).stdout == '503' and re.search(reason, agent_log(lab)), timeout=60,
+             what=f'readiness 503 with a log line matching {reason!r}', interval=0.5)
 
 
 def test_a_missing_hosts_entry_is_reported_and_the_next_converge_repairs_it(lab, paths, run_playbook, tmp_path):
