@@ -13,6 +13,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from lab.istio.istiod import testing as istiod_testing
 from lab.istio.istiod.server import StartError
 from lab.istio.proto import stubs
+from lab.kube.testing import running_kube_api
 from lab.net.commands import wait_for
 
 SERVER_NAME = 'istiod.istio-system.svc'
@@ -166,14 +167,22 @@ def test_a_client_trusting_another_root_fails_tls_verification(mesh_client, isti
     assert 'certificate verify failed' in message
 
 
-def test_no_ca_material_means_istiod_does_not_start(kube, api):
-    api.create('/api/v1/namespaces', {'metadata': {'name': 'istio-system'}})
-    api.create('/apis/apps/v1/namespaces/istio-system/deployments', {
-        'metadata': {'name': 'istiod'}, 'spec': {'selector': {'matchLabels': {'app': 'istiod'}}, 'template': {
-            'metadata': {'labels': {'app': 'istiod'}}, 'spec': {'containers': [{'name': 'discovery', 'image': 'x'}]}}}})
-    with pytest.raises(StartError, match='neither secret istio-system/cacerts .* nor istio-system/istio-ca-secret'):
-        with istiod_testing.running_istiod(kube):
-            pass
+def test_no_ca_material_means_istiod_does_not_start(tmp_path):
+    # The stand-in makes istio-ca-secret once istiod's Deployment is Available (0.2 s with the kube fixture), and a
+    # loaded machine can start istiod later than that: here the Deployment does not become Available in the test.
+    with running_kube_api(tmp_path / 'slow-kube', deployment_ready_seconds=600) as kube:
+        api = istiod_testing.kube_api(kube)
+        try:
+            api.create('/api/v1/namespaces', {'metadata': {'name': 'istio-system'}})
+            api.create('/apis/apps/v1/namespaces/istio-system/deployments', {
+                'metadata': {'name': 'istiod'}, 'spec': {'selector': {'matchLabels': {'app': 'istiod'}}, 'template': {
+                    'metadata': {'labels': {'app': 'istiod'}},
+                    'spec': {'containers': [{'name': 'discovery', 'image': 'x'}]}}}})
+            with pytest.raises(StartError, match='neither secret istio-system/cacerts .* nor istio-system/istio-ca-secret'):
+                with istiod_testing.running_istiod(kube):
+                    pass
+        finally:
+            api.close()
 
 
 # The xDS stream.
