@@ -76,7 +76,7 @@ def test_absent_removes_every_istiod_line_and_nothing_else():
 def test_the_bundle_hosts_file_is_checked(content, accepted):
     line_fact = _task('validate.yml', "Read istiod's address line from the bundle")['ansible.builtin.set_fact']['vm_sidecar_hosts_line']
     # The role reads the file with the file lookup (which strips the trailing newline); the same expression follows.
-    line = _render(line_fact.replace("lookup('ansible.builtin.file', vm_sidecar_bundle_dir ~ '/hosts')", 'content'),
+    line = _render(line_fact.replace("lookup('ansible.builtin.file', vm_sidecar_bundle_path ~ '/hosts')", 'content'),
                    content=content.rstrip('\n'))
     check = _task('validate.yml', "Check the bundle's hosts line, root certificate and token")['ansible.builtin.assert']['that'][0]
     assert _render('{{ %s }}' % check, vm_sidecar_hosts_line=line) is accepted
