@@ -7,15 +7,14 @@ import os
 import re
 import shutil
 import socket
-import subprocess
 
 import pytest
 
 from lab.istio.testing import serving_releases
 from lab.kube.testing import running_kube_api
+from tests.support.kubectl import Kubectl
 
 VERSION = '1.24.2'
-KUBECTL = '/usr/bin/kubectl'
 
 PLAY = '''
 - hosts: localhost
@@ -36,16 +35,11 @@ def lab(tmp_path):
 
 @pytest.fixture
 def kubectl(lab, tmp_path):
-    kube = lab[0]
-    env = {'PATH': '/usr/bin:/bin', 'HOME': str(tmp_path), 'KUBECACHEDIR': str(tmp_path / 'kubectl-cache')}
-
-    def run(*args, check=True):
-        completed = subprocess.run([KUBECTL, '--kubeconfig', kube.kubeconfig] + list(args), capture_output=True,
-                                   text=True, env=env, timeout=60, check=False)
-        if check:
-            assert completed.returncode == 0, completed.stderr
-        return completed
-    return run
+    """``kubectl(*args, check=True)``: the real kubectl on the stand-in; fails the test when it fails, unless
+    ``check=False``."""
+    home = tmp_path / 'kubectl-home'
+    home.mkdir()
+    return Kubectl(lab[0].kubeconfig, home).run
 
 
 @pytest.fixture

@@ -83,13 +83,17 @@ class LabVm:
         """``command`` run in the VM as root; its stdout."""
         return subprocess.run(self.machine.command(list(command)), capture_output=True, text=True, check=True).stdout
 
-    def answers(self, port):
-        """Whether a TCP connection from the controller to the VM's address and ``port`` is accepted."""
+    def connect(self, port):
+        """How a TCP connection from the controller to the VM's address and ``port`` ends: ``'accepted'``, or
+        ``'refused'`` when the VM's kernel answers with a reset (nothing listens there). Anything else (a timeout,
+        no route to the address) fails the test: a VM that is down or unreachable must not pass for a closed port."""
         try:
-            netns.connect_tcp(self.controller_netns, self.address, port, timeout=1).close()
-        except OSError:
-            return False
-        return True
+            netns.connect_tcp(self.controller_netns, self.address, port, timeout=5).close()
+        except ConnectionRefusedError:
+            return 'refused'
+        except OSError as exc:
+            raise AssertionError(f'{self.address}:{port} is not reachable from the controller: {exc!r}') from exc
+        return 'accepted'
 
     def inventory(self, path):
         with open(path, 'w', encoding='utf-8') as handle:
@@ -186,7 +190,8 @@ def test_systemd_mode_installs_is_idempotent_and_restarts_on_change(vm, artifact
     reconfigured = run_playbook(PLAYBOOK, extra_vars=extra, inventory=inventory)
     assert reconfigured.task(ROLE + "Write each service's environment file", vm.name)['changed']
     assert _invocation(vm) != upgraded_invocation
-    assert not vm.answers(3550)
+    assert vm.connect(3550) == 'refused'
+    assert vm.connect(22) == 'accepted'  # the VM itself is up: its sshd still answers on the same address
     assert run_playbook(PLAYBOOK, extra_vars=extra, inventory=inventory).changed(vm.name) == 0
 
 
@@ -219,7 +224,7 @@ def test_a_program_missing_from_its_artifact_is_named_before_its_unit_starts(vm,
     service['exec_start'] = 'bin/productcatalogservice'
     run_playbook(PLAYBOOK, extra_vars=extra, inventory=inventory)
     assert vm.run('systemctl', 'is-active', 'currencyservice.service').strip() == 'active'
-    assert vm.answers(7000)
+    assert vm.connect(7000) == 'accepted'
 
 
 @pytest.mark.parametrize('protocol', ['grpc', 'tcp'])

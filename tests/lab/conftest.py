@@ -1,9 +1,11 @@
-"""Fixtures for the stand-ins' tests: the Kubernetes API stand-in with kubectl, a lab CA, the lab internet, and
-the GCP stand-in with recording backends. ``run_playbook`` comes from tests/conftest.py."""
+"""Fixtures for the stand-ins' tests: the Kubernetes API stand-in with kubectl and the kubernetes client, a lab CA,
+the lab internet, the GCP stand-in with recording backends, and a lab VPC. ``run_playbook`` comes from
+tests/conftest.py."""
 
 import os
 
 import pytest
+from kubernetes import config, dynamic
 
 from lab.gcp.operations import Settings
 from lab.gcp.server import GcpStandIn
@@ -11,9 +13,11 @@ from lab.internet.client import client_env, write_gcloud_config
 from lab.internet.proxy import ConnectProxy
 from lab.internet.registry import HostRegistry
 from lab.kube.testing import running_kube_api
+from lab.net.vpc import Vpc
 from lab.pki import LabCA
 from tests.support.kubectl import Kubectl
 from tests.lab.gcp_lab import PROJECT, TIME_SCALE, RecordingClusterBackend, RecordingVmBackend
+from tests.lab.vm_lab import leftovers, unique_names
 
 
 @pytest.fixture
@@ -27,6 +31,12 @@ def kubectl(kube, tmp_path):
     home = tmp_path / 'home'
     home.mkdir()
     return Kubectl(kube.kubeconfig, home)
+
+
+@pytest.fixture
+def api(kube):
+    """The kubernetes client's DynamicClient on the stand-in (context ``lab``)."""
+    return dynamic.DynamicClient(config.new_client_from_config(config_file=kube.kubeconfig, context='lab'))
 
 
 @pytest.fixture
@@ -84,3 +94,15 @@ def session(key_file, lab_env):
     credentials = service_account.Credentials.from_service_account_file(
         key_file, scopes=['https://www.googleapis.com/auth/cloud-platform'])
     return AuthorizedSession(credentials)
+
+
+@pytest.fixture(scope='module')
+def vpc():
+    """A lab VPC of the module's own, with an isolated controller and cluster west's namespace; nothing of it may be
+    left on the host afterwards."""
+    network = Vpc(unique_names(), isolated_controller=True)
+    network.create()
+    network.add_cluster('west', 1)
+    yield network
+    network.destroy()
+    assert not leftovers(network.names)

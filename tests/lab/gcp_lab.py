@@ -1,9 +1,9 @@
 """Shared by the GCP stand-in tests: the project, recording backends, API URLs and operation waits."""
 
 import threading
-import time
 
 from lab.gcp.backends import BackendError, ClusterBackend, VmBackend
+from lab.net.commands import NotReady, wait_for
 
 PROJECT = 'meshbridge-lab'
 # Real durations x 0.002: a cluster create takes ~0.7 s, an instance insert 0.04 s.
@@ -86,14 +86,17 @@ CONTAINER = 'https://container.googleapis.com/v1/projects/%s/' % PROJECT
 
 def wait_done(session, operation, timeout=30.0):
     """Poll an operation's selfLink until DONE; return the final operation. Fails the test on timeout."""
-    deadline = time.monotonic() + timeout
-    while operation['status'] != 'DONE':
-        assert time.monotonic() < deadline, 'operation %s still %s after %s s' % (operation['name'], operation['status'], timeout)
-        time.sleep(0.02)
+    if operation['status'] == 'DONE':
+        return operation
+
+    def done():
         response = session.get(operation['selfLink'])
         assert response.status_code == 200, response.text
-        operation = response.json()
-    return operation
+        polled = response.json()
+        if polled['status'] != 'DONE':
+            raise NotReady('still %s' % polled['status'])
+        return polled
+    return wait_for(done, timeout=timeout, what='operation %s' % operation['name'], interval=0.02)
 
 
 def firewall(name='allow-mesh', **fields):

@@ -15,7 +15,6 @@ import subprocess
 import sys
 import tarfile
 import textwrap
-import time
 
 from cryptography.hazmat.primitives import serialization
 
@@ -27,6 +26,7 @@ from lab.istio.istiod.supervisor import ClusterIstiod
 from lab.istio.release_host import ReleaseHost
 from lab.kube.server import KubeApiServer
 from lab.net import netns
+from lab.net.commands import wait_for
 from lab.net.vpc import Vpc
 from lab.pki import LabCA
 from lab.vms.fleet import Fleet
@@ -186,7 +186,8 @@ class SidecarLab:
         assert installed.returncode == 0, installed.stdout + installed.stderr
         self.kubectl.wait_for('configmap', 'istio-ca-root-cert', NAMESPACE)
         self.gateway_ip = self.kubectl.get('service', 'istio-eastwestgateway', 'istio-system')['status']['loadBalancer']['ingress'][0]['ip']
-        _wait(lambda: self.istiod.istiod is not None, 30, f'istiod serving at {self.gateway_ip}:15012')
+        wait_for(lambda: self.istiod.istiod is not None, timeout=30, what=f'istiod serving at {self.gateway_ip}:15012',
+                 interval=0.2)
         self.kubectl.run('apply', '-f', '-', stdin=STRICT_MTLS)
 
     def inventory(self, path, **host_vars):
@@ -239,14 +240,6 @@ class SidecarLab:
         if self.releases is not None:
             self.releases.stop()
         self.vpc.destroy()
-
-
-def _wait(condition, timeout, what):
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            raise AssertionError(f'{what}: not within {timeout} s')
-        time.sleep(0.2)
 
 
 def _mkdir(parent, name):

@@ -6,6 +6,7 @@ import pytest
 
 from lab.gcp.backends import BackendError
 from lab.gcp.operations import REAL_DURATIONS
+from lab.net.commands import NotReady, wait_for
 from tests.lab.gcp_lab import PROJECT
 from tests.lab.gcp_lab import COMPUTE, assert_google_error, firewall, instance, wait_done
 
@@ -111,9 +112,14 @@ def test_operation_goes_pending_running_done_on_the_scaled_profile(session, gcp)
     started = time.monotonic()
     operation = session.post(COMPUTE + 'zones/us-west2-a/instances', json=instance()).json()
     seen = [operation['status']]
-    while seen[-1] != 'DONE':
-        time.sleep(0.002)
+
+    def done():
         seen.append(session.get(operation['selfLink']).json()['status'])
+        if seen[-1] != 'DONE':
+            raise NotReady(f'still {seen[-1]}')
+        return True
+    # 1 s on this profile: 30 s is ample on a loaded machine, and a stuck operation fails instead of hanging.
+    wait_for(done, timeout=30, what='the instance insert operation', interval=0.002)
     elapsed = time.monotonic() - started
     assert seen[0] == 'PENDING' and 'RUNNING' in seen
     assert elapsed >= REAL_DURATIONS['insert.instance'] * 0.05

@@ -13,6 +13,8 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from lab.istio.istiod import testing as istiod_testing
 from lab.istio.istiod.server import StartError
 from lab.istio.proto import stubs
+from lab.kube.testing import running_kube_api
+from lab.net.commands import wait_for
 
 SERVER_NAME = 'istiod.istio-system.svc'
 CLUSTER = 'cluster1'
@@ -165,14 +167,22 @@ def test_a_client_trusting_another_root_fails_tls_verification(mesh_client, isti
     assert 'certificate verify failed' in message
 
 
-def test_no_ca_material_means_istiod_does_not_start(kube, api):
-    api.create('/api/v1/namespaces', {'metadata': {'name': 'istio-system'}})
-    api.create('/apis/apps/v1/namespaces/istio-system/deployments', {
-        'metadata': {'name': 'istiod'}, 'spec': {'selector': {'matchLabels': {'app': 'istiod'}}, 'template': {
-            'metadata': {'labels': {'app': 'istiod'}}, 'spec': {'containers': [{'name': 'discovery', 'image': 'x'}]}}}})
-    with pytest.raises(StartError, match='neither secret istio-system/cacerts .* nor istio-system/istio-ca-secret'):
-        with istiod_testing.running_istiod(kube):
-            pass
+def test_no_ca_material_means_istiod_does_not_start(tmp_path):
+    # The stand-in makes istio-ca-secret once istiod's Deployment is Available (0.2 s with the kube fixture), and a
+    # loaded machine can start istiod later than that: here the Deployment does not become Available in the test.
+    with running_kube_api(tmp_path / 'slow-kube', deployment_ready_seconds=600) as kube:
+        api = istiod_testing.kube_api(kube)
+        try:
+            api.create('/api/v1/namespaces', {'metadata': {'name': 'istio-system'}})
+            api.create('/apis/apps/v1/namespaces/istio-system/deployments', {
+                'metadata': {'name': 'istiod'}, 'spec': {'selector': {'matchLabels': {'app': 'istiod'}}, 'template': {
+                    'metadata': {'labels': {'app': 'istiod'}},
+                    'spec': {'containers': [{'name': 'discovery', 'image': 'x'}]}}}})
+            with pytest.raises(StartError, match='neither secret istio-system/cacerts .* nor istio-system/istio-ca-secret'):
+                with istiod_testing.running_istiod(kube):
+                    pass
+        finally:
+            api.close()
 
 
 # The xDS stream.
@@ -210,13 +220,6 @@ def _entry(api, name='%s-%s' % (GROUP, VM_IP)):
     return api.get('/apis/networking.istio.io/v1/namespaces/%s/workloadentries/%s' % (NAMESPACE, name))
 
 
-def _wait_for(predicate, what, timeout=10.0):
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        assert time.monotonic() < deadline, 'timed out after %g s waiting for %s' % (timeout, what)
-        time.sleep(0.05)
-
-
 def test_auto_registration_and_removal_after_the_grace_period(mesh_client, istiod, api):
     group = _workload_group(api)
     session = _session(mesh_client, istiod, api)
@@ -235,9 +238,9 @@ def test_auto_registration_and_removal_after_the_grace_period(mesh_client, istio
                                             'name': GROUP, 'uid': group['metadata']['uid'], 'controller': True}]
     finally:
         session.close()
-    _wait_for(lambda: 'istio.io/disconnectedAt' in ((_entry(api) or {}).get('metadata', {}).get('annotations') or {})
-              or _entry(api) is None, 'the entry to be marked disconnected')
-    _wait_for(lambda: _entry(api) is None, 'the entry to be deleted after the grace period')
+    wait_for(lambda: 'istio.io/disconnectedAt' in ((_entry(api) or {}).get('metadata', {}).get('annotations') or {})
+             or _entry(api) is None, timeout=10, what='the entry to be marked disconnected')
+    wait_for(lambda: _entry(api) is None, timeout=10, what='the entry to be deleted after the grace period')
 
 
 def test_a_reconnect_within_the_grace_period_keeps_the_entry(mesh_client, kube, plug_in_ca, api):
@@ -246,12 +249,12 @@ def test_a_reconnect_within_the_grace_period_keeps_the_entry(mesh_client, kube, 
         first = _session(mesh_client, istiod, api)
         first.start()
         first.close()
-        _wait_for(lambda: 'istio.io/disconnectedAt' in _entry(api)['metadata']['annotations'], 'the disconnect mark')
+        wait_for(lambda: 'istio.io/disconnectedAt' in _entry(api)['metadata']['annotations'], timeout=10, what='the disconnect mark')
         second = _session(mesh_client, istiod, api)
         try:
             second.start()
             disconnected_at = time.monotonic()
-            _wait_for(lambda: time.monotonic() - disconnected_at > 2.0, 'the grace period to pass')
+            wait_for(lambda: time.monotonic() - disconnected_at > 2.0, timeout=10, what='the grace period to pass')
             annotations = _entry(api)['metadata']['annotations']
             assert 'istio.io/connectedAt' in annotations and 'istio.io/disconnectedAt' not in annotations
         finally:
@@ -270,9 +273,9 @@ def test_health_reports_set_the_healthy_condition_when_the_group_has_a_probe(mes
             return [(c['status'], c.get('message')) for c in conditions if c['type'] == 'Healthy']
 
         session.report_health(False, 'tcp probe to port 3550 refused')
-        _wait_for(lambda: healthy() == [('False', 'tcp probe to port 3550 refused')], 'Healthy=False')
+        wait_for(lambda: healthy() == [('False', 'tcp probe to port 3550 refused')], timeout=10, what='Healthy=False')
         session.report_health(True)
-        _wait_for(lambda: healthy() == [('True', None)], 'Healthy=True')
+        wait_for(lambda: healthy() == [('True', None)], timeout=10, what='Healthy=True')
     finally:
         session.close()
 
@@ -285,7 +288,7 @@ def test_health_reports_are_ignored_without_a_probe(mesh_client, kube, plug_in_c
         try:
             session.start()
             session.report_health(False, 'down')
-            _wait_for(lambda: any('health checks are not enabled' in line for line in logged), 'the report to be handled')
+            wait_for(lambda: any('health checks are not enabled' in line for line in logged), timeout=10, what='the report to be handled')
             entry = _entry(api)
             assert 'proxy.istio.io/health-checks-enabled' not in entry['metadata']['annotations']
             assert not (entry.get('status') or {}).get('conditions')
@@ -321,7 +324,7 @@ def test_the_most_specific_peer_authentication_wins_and_changes_are_pushed(mesh_
         assert session.start() == {'mtls_mode': 'PERMISSIVE'}
         # A selector on the entry's labels (template label tier=backend) beats the namespace's policy.
         _peer_authentication(api, NAMESPACE, 'backend', 'STRICT', selector={'tier': 'backend'})
-        _wait_for(lambda: session.policy == {'mtls_mode': 'STRICT'}, 'the STRICT push')
+        wait_for(lambda: session.policy == {'mtls_mode': 'STRICT'}, timeout=10, what='the STRICT push')
     finally:
         session.close()
 

@@ -5,7 +5,6 @@ import json
 import os
 import subprocess
 import sys
-import time
 
 import pytest
 
@@ -13,8 +12,7 @@ from lab.istio.istiod import testing as istiod_testing
 from lab.istio.istiod.supervisor import ClusterIstiod
 from lab.kube.testing import running_kube_api
 from lab.net import netns
-from lab.net.vpc import Vpc
-from vm_lab import leftovers, unique_names
+from lab.net.commands import wait_for
 
 pytestmark = pytest.mark.lab
 
@@ -45,16 +43,6 @@ else:
 '''
 
 
-@pytest.fixture(scope='module')
-def vpc():
-    network = Vpc(unique_names(), isolated_controller=True)
-    network.create()
-    network.add_cluster('west', 1)
-    yield network
-    network.destroy()
-    assert not leftovers(network.names)
-
-
 @pytest.fixture
 def cluster(vpc, tmp_path):
     network = vpc.cluster('west')
@@ -68,20 +56,13 @@ def cluster(vpc, tmp_path):
                 network.remove_lb_address(address)
 
 
-def _wait_for(predicate, what, timeout=15.0):
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        assert time.monotonic() < deadline, 'timed out after %g s waiting for %s' % (timeout, what)
-        time.sleep(0.1)
-
-
 def _east_west_gateway(api):
     api.create('/api/v1/namespaces/istio-system/services', {
         'metadata': {'name': 'istio-eastwestgateway', 'labels': {'istio': 'eastwestgateway'}},
         'spec': {'type': 'LoadBalancer', 'selector': {'istio': 'eastwestgateway'},
                  'ports': [{'name': 'tcp-istiod', 'port': 15012, 'targetPort': 15012}]}})
-    _wait_for(lambda: ((api.get('/api/v1/namespaces/istio-system/services/istio-eastwestgateway')['status']
-                        .get('loadBalancer') or {}).get('ingress')), 'the gateway address')
+    wait_for(lambda: ((api.get('/api/v1/namespaces/istio-system/services/istio-eastwestgateway')['status']
+                       .get('loadBalancer') or {}).get('ingress')), timeout=15, what='the gateway address')
     return api.get('/api/v1/namespaces/istio-system/services/istio-eastwestgateway')['status']['loadBalancer'][
         'ingress'][0]['ip']
 
@@ -97,7 +78,7 @@ def test_istiod_serves_vms_at_the_east_west_gateway_address_until_istiod_goes(vp
     paths = istiod_testing.install_for_istiod(kube, str(tmp_path / 'ca'))
     address = _east_west_gateway(api)
     assert address in [str(a) for a in network.lb_addresses()]
-    _wait_for(lambda: supervisor.istiod is not None, 'istiod to serve at %s:15012' % address)
+    wait_for(lambda: supervisor.istiod is not None, timeout=15, what='istiod to serve at %s:15012' % address)
 
     shown = _from_controller(vpc, ['openssl', 's_client', '-connect', '%s:15012' % address, '-servername', SERVER_NAME,
                                    '-alpn', 'h2', '-CAfile', paths['root-cert.pem'], '-verify_hostname', SERVER_NAME,
@@ -117,7 +98,7 @@ def test_istiod_serves_vms_at_the_east_west_gateway_address_until_istiod_goes(vp
     assert signed.stdout.strip() == 'chain of 3', signed.stdout + signed.stderr
 
     api.delete('/apis/apps/v1/namespaces/istio-system/deployments/istiod')
-    _wait_for(lambda: supervisor.istiod is None, 'istiod to stop with its Deployment')
+    wait_for(lambda: supervisor.istiod is None, timeout=15, what='istiod to stop with its Deployment')
     gone = _from_controller(vpc, [sys.executable, '-c', _CLIENT, json.dumps(args)])
     assert gone.stdout.startswith('refused: istiod at %s:15012 unreachable' % address), gone.stdout + gone.stderr
     api.close()

@@ -6,7 +6,6 @@ import json
 
 import pytest
 import yaml
-from kubernetes import config, dynamic
 from kubernetes.dynamic.exceptions import NotFoundError
 
 ROLE = 'meshbridge.istio_vm.kiali : '
@@ -19,11 +18,6 @@ PLAY = '''
 '''
 OBJECTS = [('v1', 'ServiceAccount'), ('v1', 'ConfigMap'), ('v1', 'Service'), ('apps/v1', 'Deployment'),
            ('rbac.authorization.k8s.io/v1', 'ClusterRole'), ('rbac.authorization.k8s.io/v1', 'ClusterRoleBinding')]
-
-
-@pytest.fixture
-def api(kube):
-    return dynamic.DynamicClient(config.new_client_from_config(config_file=kube.kubeconfig, context='lab'))
 
 
 @pytest.fixture

@@ -8,15 +8,10 @@ import threading
 import jwt
 import pytest
 import requests
-from kubernetes import client as k8s, config, dynamic
+from kubernetes import client as k8s
 from kubernetes.dynamic.exceptions import ApiException
 
 from kube_crds import WORKLOAD_ENTRY_CRD, WORKLOAD_GROUP_CRD
-
-
-@pytest.fixture
-def api(kube):
-    return dynamic.DynamicClient(config.new_client_from_config(config_file=kube.kubeconfig, context='lab'))
 
 
 def _status(exc):
@@ -25,6 +20,15 @@ def _status(exc):
 
 def _namespace(api, name):
     api.resources.get(api_version='v1', kind='Namespace').create({'metadata': {'name': name}})
+
+
+def _first_event(resource, condition, what, timeout=10, **selectors):
+    """The first watch event for which ``condition(event)`` holds; fails the test when the watch ends (the server
+    closes it after ``timeout`` seconds) without one."""
+    for event in resource.watch(timeout=timeout, **selectors):
+        if condition(event):
+            return event
+    pytest.fail(f'no watch event for {what} within {timeout} s')
 
 
 def _config_map(name, labels=None, data=None):
@@ -321,17 +325,18 @@ def test_istio_root_cert_published_once_istiod_is_available(api, kube):
         'template': {'metadata': {'labels': {'app': 'istiod'}},
                      'spec': {'containers': [{'name': 'discovery', 'image': 'pilot:1.27'}]}}}},
         namespace='istio-system')
-    for event in deployments.watch(namespace='istio-system', name='istiod', timeout=10):
+
+    def available(event):
         conditions = event['object'].status.conditions or []
-        if any(c.type == 'Available' and c.status == 'True' for c in conditions):
-            break
-    for event in config_maps.watch(namespace='apps', name='istio-ca-root-cert', timeout=10):
-        published = event['object']
-        break
-    assert published.data['root-cert.pem'] == root
+        return any(c.type == 'Available' and c.status == 'True' for c in conditions)
+
+    _first_event(deployments, available, 'istio-system/istiod Available', namespace='istio-system', name='istiod')
+    published = _first_event(config_maps, lambda event: True, 'apps/istio-ca-root-cert',
+                             namespace='apps', name='istio-ca-root-cert')
+    assert published['object'].data['root-cert.pem'] == root
     _namespace(api, 'later')
-    for event in config_maps.watch(namespace='later', name='istio-ca-root-cert', timeout=10):
-        assert event['object'].data['root-cert.pem'] == root
-        break
+    published = _first_event(config_maps, lambda event: True, 'later/istio-ca-root-cert',
+                             namespace='later', name='istio-ca-root-cert')
+    assert published['object'].data['root-cert.pem'] == root
     assert kube.server.objects.find(kube.server.registry.by_key('', 'configmaps'), 'kube-system',
                                     'istio-ca-root-cert') is None

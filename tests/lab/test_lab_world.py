@@ -13,16 +13,17 @@ from ansible_collections.meshbridge.istio_vm.plugins.module_utils.istio_release 
 from lab.net import netns
 from lab.world import ISTIO_VERSIONS
 from tests.lab.gcp_lab import COMPUTE, CONTAINER, instance, wait_done
+from tests.support.kubectl import Kubectl
 from vm_lab import running_world
 
 pytestmark = pytest.mark.lab
 
-KUBECTL = '/usr/bin/kubectl'
-
-
-@pytest.fixture
-def world(tmp_path):
-    with running_world(str(tmp_path / 'lab'), isolated_controller=True, time_scale=0.002) as started:
+@pytest.fixture(scope='module')
+def world(tmp_path_factory):
+    """One lab for the file: each test makes resources of its own in it (a cluster, an instance, a download) and
+    reads only those, so none needs a fresh lab."""
+    with running_world(str(tmp_path_factory.mktemp('world') / 'lab'), isolated_controller=True,
+                       time_scale=0.002) as started:
         yield started
 
 
@@ -49,11 +50,6 @@ def _kubeconfig(path, cluster, token):
     return str(path)
 
 
-def _kubectl(kubeconfig, *args, stdin=None):
-    return subprocess.run([KUBECTL, '--kubeconfig', kubeconfig] + list(args), input=stdin, capture_output=True,
-                          text=True, timeout=60, check=False)
-
-
 def test_cluster_is_a_kubernetes_api_opened_by_the_google_token(world, tmp_path, monkeypatch):
     lab, names = world
     _lab_env(lab, monkeypatch)
@@ -66,22 +62,23 @@ def test_cluster_is_a_kubernetes_api_opened_by_the_google_token(world, tmp_path,
     assert (cluster['endpoint'], cluster['clusterIpv4Cidr']) == ('127.0.10.1', '10.4.0.0/14')
 
     credentials.refresh(Request())
-    kubeconfig = _kubeconfig(tmp_path / 'kubeconfig', cluster, credentials.token)
-    listed = _kubectl(kubeconfig, 'get', 'namespaces', '-o', 'name')
+    kubectl = Kubectl(_kubeconfig(tmp_path / 'kubeconfig', cluster, credentials.token), tmp_path)
+    listed = kubectl.run('get', 'namespaces', '-o', 'name', check=False)
     assert listed.returncode == 0, listed.stderr
     assert 'namespace/default' in listed.stdout.split()
 
-    forged = _kubectl(_kubeconfig(tmp_path / 'forged', cluster, 'ya29.forged'), 'get', 'namespaces')
+    forged = Kubectl(_kubeconfig(tmp_path / 'forged', cluster, 'ya29.forged'), tmp_path).run('get', 'namespaces',
+                                                                                             check=False)
     assert forged.returncode != 0 and 'Unauthorized' in forged.stderr
 
     service = {'apiVersion': 'v1', 'kind': 'Service', 'metadata': {'name': 'gateway', 'namespace': 'default'},
                'spec': {'type': 'LoadBalancer', 'selector': {'app': 'gateway'}, 'ports': [{'port': 15012}]}}
-    assert _kubectl(kubeconfig, 'apply', '-f', '-', stdin=json.dumps(service)).returncode == 0
-    waited = _kubectl(kubeconfig, 'wait', 'service/gateway', '--for=jsonpath={.status.loadBalancer.ingress[0].ip}',
-                      '--timeout=30s')
+    assert kubectl.run('apply', '-f', '-', stdin=json.dumps(service), check=False).returncode == 0
+    waited = kubectl.run('wait', 'service/gateway', '--for=jsonpath={.status.loadBalancer.ingress[0].ip}',
+                         '--timeout=30s', check=False)
     assert waited.returncode == 0, waited.stderr
-    address = _kubectl(kubeconfig, 'get', 'service', 'gateway', '-o',
-                       'jsonpath={.status.loadBalancer.ingress[0].ip}').stdout
+    address = kubectl.run('get', 'service', 'gateway', '-o', 'jsonpath={.status.loadBalancer.ingress[0].ip}',
+                          check=False).stdout
     held = subprocess.run(['ip', '-n', names.cluster_netns('west'), '-j', 'addr', 'show'], capture_output=True,
                           text=True, check=True).stdout
     assert address.startswith('10.168.8.') and '"%s"' % address in held

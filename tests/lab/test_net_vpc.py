@@ -16,16 +16,6 @@ from tests.support.host_lab import host_lab_turn
 pytestmark = pytest.mark.lab
 
 
-@pytest.fixture(scope='module')
-def vpc():
-    network = Vpc(unique_names(), isolated_controller=True)
-    network.create()
-    network.add_cluster('west', 1)
-    yield network
-    network.destroy()
-    assert not leftovers(network.names)
-
-
 def _routes(namespace):
     return json.loads(netns.ip(namespace, '-j', 'route', 'show', 'table', 'all'))
 

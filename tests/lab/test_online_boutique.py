@@ -2,7 +2,6 @@
 (their schemas enforced), read back with the kubernetes client."""
 
 import pytest
-from kubernetes import config, dynamic
 from kubernetes.dynamic.exceptions import NotFoundError
 
 from ansible_collections.meshbridge.istio_vm.plugins.module_utils.workload_group import VmWorkload
@@ -22,11 +21,6 @@ PLAY = '''
   roles:
     - role: meshbridge.istio_vm.online_boutique
 '''
-
-
-@pytest.fixture
-def api(kube):
-    return dynamic.DynamicClient(config.new_client_from_config(config_file=kube.kubeconfig, context='lab'))
 
 
 @pytest.fixture

@@ -11,11 +11,11 @@ import json
 import os
 import re
 import shutil
-import time
 
 import pytest
 import yaml
 
+from lab.net.commands import wait_for
 from lab.workloads.productcatalog import build
 from sidecar_lab import ISTIO_VERSION, NAMESPACE, PRODUCT_PORT, VM_NAME, MeshCA, SidecarLab
 
@@ -40,6 +40,9 @@ SIDECAR_ONLY = """
     - role: meshbridge.istio_vm.vm_sidecar
 """
 READY = 'curl -s -o /dev/null -w %{http_code} http://localhost:15021/healthz/ready'
+# The readiness wait for a run that must fail: the agent reports a broken bundle at its first attempt, a second or
+# two after the restart, and the role polls every 2 s; a longer wait would only wait for the same answer.
+FAILING_READY_TIMEOUT = 6
 
 
 @pytest.fixture(scope='module')
@@ -81,13 +84,6 @@ def changed_tasks(result):
 
 def invocation(lab):
     return lab.vm_run('systemctl show --value -p InvocationID istio.service').stdout.strip()
-
-
-def wait_for(condition, timeout, what):
-    deadline = time.monotonic() + timeout
-    while not condition():
-        assert time.monotonic() < deadline, f'{what} not within {timeout} s'
-        time.sleep(0.5)
 
 
 def sidecar_seconds(result):
@@ -150,13 +146,24 @@ def test_a_frontend_with_a_mesh_cert_lists_products_through_the_sidecar_and_othe
     assert len(listed.get('products', [])) == 9, listed
     print('ListProducts through the VM sidecar with a frontend mesh certificate: %d products' % len(listed['products']))
 
+    # Refused by the sidecar, not unreachable: the connection to the VM is made, then the sidecar (STRICT) does not
+    # take plaintext.
     plaintext = lab.list_products(os.path.join(paths['work'], 'plain'), paths['stubs'])
     assert 'error' in plaintext, plaintext
+    assert plaintext['error'].startswith('UNAVAILABLE: '), plaintext
+    assert plaintext['upstream']['upstream_cx_total'] >= 1, plaintext
+    assert plaintext['upstream']['upstream_cx_connect_fail'] == 0, plaintext
 
+    # A stranger that trusts the mesh root (so it accepts the VM's certificate) but whose own certificate comes from
+    # another root: the sidecar refuses it in the handshake with an unknown-CA alert.
     other_root = MeshCA(os.path.join(paths['work'], 'other-ca'), name='Another Root CA')
-    stranger = _tls_dir(paths['work'], 'stranger', other_root.workload_files(NAMESPACE, 'frontend'))
+    stranger = _tls_dir(paths['work'], 'stranger', dict(other_root.workload_files(NAMESPACE, 'frontend'),
+                                                        **{'root-cert.pem': os.path.join(frontend, 'root-cert.pem')}))
     refused = lab.list_products(os.path.join(paths['work'], 'stranger'), paths['stubs'], stranger, VM_IDENTITY)
     assert 'error' in refused, refused
+    assert refused['upstream']['ssl.fail_verify_error'] == 0, refused  # the stranger's check of the VM passed
+    assert refused['upstream']['ssl.connection_error'] >= 1, refused
+    assert any('TLSV1_ALERT_UNKNOWN_CA' in error for error in refused['tls_errors']), refused
 
 
 def _tls_dir(work, name, files):
@@ -198,8 +205,8 @@ def test_the_hosts_line_follows_the_bundle_and_other_lines_stay(lab, paths, run_
 
 def _not_ready_because(lab, reason):
     """The agent answers 503 and says ``reason`` (a regular expression) in its log."""
-    wait_for(lambda: lab.vm_run(READY).stdout == '503' and re.search(reason, agent_log(lab)), 60,
-             f'readiness 503 with a log line matching {reason!r}')
+    wait_for(lambda: lab.vm_run(READY).stdout == '503' and re.search(reason, agent_log(lab)), timeout=60,
+             what=f'readiness 503 with a log line matching {reason!r}', interval=0.5)
 
 
 def test_a_missing_hosts_entry_is_reported_and_the_next_converge_repairs_it(lab, paths, run_playbook, tmp_path):
@@ -217,9 +224,10 @@ def test_a_wrong_root_cert_fails_the_readiness_wait_with_the_agents_reason_and_i
     with open(os.path.join(wrong, 'root-cert.pem'), 'w', encoding='ascii') as handle:
         handle.write(other.root_pem)
     failed = run_playbook(SIDECAR_ONLY, inventory=inventory(lab, paths, tmp_path, vm_sidecar_bundle_dir=wrong,
-                                                            vm_sidecar_ready_timeout=20), env=lab.env, expect_failure=True)
+                                                            vm_sidecar_ready_timeout=FAILING_READY_TIMEOUT),
+                          env=lab.env, expect_failure=True)
     message = failed.task(ROLE + 'Report why the sidecar is not ready', VM_NAME)['msg']
-    assert 'istio.service' in message and 'not ready after 20 s' in message
+    assert 'istio.service' in message and f'not ready after {FAILING_READY_TIMEOUT} s' in message
     assert re.search(r'certificate verify failed|root-cert\.pem', message), message
     repaired = run_playbook(SIDECAR_ONLY, inventory=inventory(lab, paths, tmp_path), env=lab.env)
     assert ROLE + 'Place the cluster settings, mesh config and root certificate' in changed_tasks(repaired)

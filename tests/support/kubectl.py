@@ -2,7 +2,8 @@
 
 import json
 import subprocess
-import time
+
+from lab.net.commands import wait_for
 
 KUBECTL = '/usr/bin/kubectl'
 
@@ -31,7 +32,5 @@ class Kubectl:
 
     def wait_for(self, kind, name, namespace, timeout=30):
         """Wait (bounded) until the object exists."""
-        deadline = time.monotonic() + timeout
-        while self.missing(kind, name, namespace):
-            assert time.monotonic() < deadline, '%s %s/%s did not appear within %d s' % (kind, namespace, name, timeout)
-            time.sleep(0.2)
+        wait_for(lambda: not self.missing(kind, name, namespace), timeout=timeout, what=f'{kind} {namespace}/{name}',
+                 interval=0.2)

@@ -4,7 +4,8 @@
 Run it inside a lab network namespace (``nsenter --net=...``). A real Envoy carries the call from loopback to the
 VM from address ``--source``, in plaintext or, with ``--tls``, with mutual TLS using the
 ``cert-chain.pem``/``key.pem``/``root-cert.pem`` in that directory and requiring the server to be SPIFFE ID
-``--peer``. Prints one JSON line: ``{"products": [ids]}`` or ``{"error": "..."}``.
+``--peer``. Prints one JSON line: ``{"products": [ids]}`` or ``{"error": "...", "upstream": {counters}, "tls_errors": [...],
+"envoy_log": "..."}``.
 """
 
 import argparse
@@ -55,6 +56,17 @@ def envoy_config(address, port, source, tls_dir=None, peer=None):
     return {'static_resources': {'listeners': [listener], 'clusters': [cluster]}}
 
 
+def _upstream(envoy):
+    """What became of the connection to the VM, which tells a refusal by the VM's sidecar from a VM that cannot be
+    reached: cluster ``vm``'s connection and TLS counters (``upstream_cx_connect_fail``, ``ssl.connection_error``,
+    ...) and the TLS errors Envoy logged (``TLSV1_ALERT_UNKNOWN_CA`` when the VM refused our certificate)."""
+    prefix = 'cluster.vm.'
+    counters = envoy.counters(r'^cluster\.vm\.(upstream_cx|ssl\.)')
+    with open(envoy.log_path, encoding='utf-8', errors='replace') as handle:
+        tls_errors = [line.split('TLS_error:', 1)[1].strip() for line in handle if 'TLS_error:' in line]
+    return {'upstream': {name[len(prefix):]: value for name, value in counters.items()}, 'tls_errors': tls_errors}
+
+
 def list_products(options):
     proto = stubs.load(options.stubs)
     config = envoy_config(options.address, options.port, options.source, options.tls, options.peer)
@@ -65,7 +77,8 @@ def list_products(options):
             try:
                 reply = stub.ListProducts(proto['productcatalog_pb2'].Empty(), timeout=CALL_TIMEOUT)
             except grpc.RpcError as error:
-                return {'error': '%s: %s' % (error.code().name, error.details()), 'envoy_log': envoy.log_tail(15)}
+                return dict(_upstream(envoy), error='%s: %s' % (error.code().name, error.details()),
+                            envoy_log=envoy.log_tail(15))
     return {'products': [product.id for product in reply.products]}
 
 

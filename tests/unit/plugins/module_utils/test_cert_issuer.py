@@ -343,8 +343,8 @@ def test_renewal_window(hierarchy, tmp_path):
     assert leaf.not_valid_after_utc - leaf.not_valid_before_utc == datetime.timedelta(hours=24, minutes=2)
 
 
-def test_default_renewal_is_a_third_of_the_lifetime(hierarchy, tmp_path):
-    # 3h lifetime: kept while more than 1h remains. A 1h-old 90m certificate (30m left) is renewed.
+def test_default_renewal_is_a_third_of_the_lifetime(hierarchy, tmp_path, monkeypatch):
+    # Without renew_before a certificate is kept while more than a third of its lifetime remains.
     workload(hierarchy, tmp_path / 'fresh', ttl='3h')
     assert not workload(hierarchy, tmp_path / 'fresh')['changed']
     workload(hierarchy, tmp_path / 'old', ttl='30m')
@@ -352,6 +352,17 @@ def test_default_renewal_is_a_third_of_the_lifetime(hierarchy, tmp_path):
     assert leaf.not_valid_after_utc - leaf.not_valid_before_utc == datetime.timedelta(minutes=32)
     # 30m left of 32m: not within a third yet
     assert not workload(hierarchy, tmp_path / 'old')['changed']
+
+    # Later runs, on the module's clock: a third of 32m is 10m40s. With a second more left the certificate is kept,
+    # with a second less it is renewed.
+    third = datetime.timedelta(minutes=32) / 3
+    monkeypatch.setattr(certs, 'utc_now', lambda: leaf.not_valid_after_utc - third - datetime.timedelta(seconds=1))
+    assert not workload(hierarchy, tmp_path / 'old')['changed']
+    monkeypatch.setattr(certs, 'utc_now', lambda: leaf.not_valid_after_utc - third + datetime.timedelta(seconds=1))
+    renewed = workload(hierarchy, tmp_path / 'old')
+    assert renewed['issued'] and renewed['reasons'] == [
+        'the certificate expires at %s, within renew_before (10m40s)' % leaf.not_valid_after_utc.strftime('%Y-%m-%dT%H:%M:%SZ')]
+    assert read_certs(str(tmp_path / 'old' / 'cert-chain.pem'))[0].serial_number != leaf.serial_number
 
 
 # ---- check mode and diff ------------------------------------------------------------------------------------------
