@@ -63,3 +63,18 @@ def reissue_reason(token, namespace, service_account, renew_before, now):
     if (expires - now).total_seconds() < renew_before:
         return 'the existing token expires at %s, within the renew window' % expires.isoformat()
     return None
+
+
+def review_reason(review, namespace, service_account):
+    """Why a token the cluster reviewed (``review``: a TokenReview status) must be reissued, or None: a token of
+    another cluster (one deleted and made again under the same name) or of a service account made again is refused
+    by this one's istiod, however far its expiry."""
+    if not review.get('authenticated'):
+        return 'the cluster does not accept the existing token (%s)' % (review.get('error') or 'not authenticated')
+    username = (review.get('user') or {}).get('username')
+    if username != subject(namespace, service_account):
+        return 'the cluster takes the existing token for %s' % username
+    # An API server that does not say which of the audiences asked for it granted (status.audiences) granted them all.
+    if review.get('audiences') is not None and AUDIENCE not in review['audiences']:
+        return 'the cluster does not accept the existing token for audience %s' % AUDIENCE
+    return None

@@ -252,6 +252,20 @@ class KubeClient:
             raise KubeError('cannot %s at %s: %s' % (doing, self.host, _api_message(exc)), exc.status, exc.reason) \
                 from None
 
+    def review_token(self, token, audiences):
+        """The status of a TokenReview of ``token`` for ``audiences``: whether this cluster authenticates it (as istiod
+        checks a VM's bootstrap token), and as whom."""
+        doing = 'review a token'
+        body = {'apiVersion': 'authentication.k8s.io/v1', 'kind': 'TokenReview',
+                'spec': {'token': token, 'audiences': list(audiences)}}
+        try:
+            with _answering(self, doing):
+                reviews = self._served_resource('authentication.k8s.io/v1', 'TokenReview')
+                return reviews.create(body=body).to_dict().get('status') or {}
+        except ApiException as exc:
+            raise KubeError('cannot %s at %s: %s' % (doing, self.host, _api_message(exc)), exc.status, exc.reason) \
+                from None
+
     def _error(self, verb, exc, api_version, kind, name, namespace):
         return KubeError('cannot %s %s at %s: %s' % (verb, describe(api_version, kind, name, namespace), self.host,
                                                      _api_message(exc)), exc.status, exc.reason)

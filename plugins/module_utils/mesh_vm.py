@@ -239,8 +239,13 @@ class MeshVmRegistration:
 
     def _token_plan(self):
         existing = self.bundle.read('istio-token')
-        reason = bootstrap_token.reissue_reason(existing, self.workload.namespace, self.workload.service_account,
+        namespace, service_account = self.workload.namespace, self.workload.service_account
+        reason = bootstrap_token.reissue_reason(existing, namespace, service_account,
                                                 self.params['token_renew_before'], self._now())
+        if reason is None:
+            # Its claims look right; only the cluster can say whether it still signs for them.
+            reason = bootstrap_token.review_reason(self.kube.review_token(existing, [bootstrap_token.AUDIENCE]),
+                                                   namespace, service_account)
         return existing, reason
 
     def _issue_token(self):

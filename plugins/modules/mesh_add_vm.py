@@ -29,8 +29,11 @@ description:
     C(istioctl x workload entry configure -f wg.yaml -o DIR --clusterID C [--autoregister] [--internalIP ADDRESS])
     writes for the same group, C(cluster.env), C(mesh.yaml), C(root-cert.pem), C(istio-token) and C(hosts).
   - The bootstrap token comes from a TokenRequest for the group's service account (audience C(istio-ca)). It is
-    reissued only when the existing one is missing, expired, for another account, or inside O(token_renew_before);
-    it never appears in the module's output, diff or logs.
+    reissued only when the existing one is missing, expired, for another account, inside O(token_renew_before), or
+    no longer accepted by the cluster (a TokenReview, as istiod makes; a cluster deleted and made again under the
+    same name, or a service account made again); it never appears in the module's output, diff or logs.
+  - The credentials need to create C(serviceaccounts/token) and C(tokenreviews) (cluster-admin, as the tutorial
+    binds, can).
   - O(mode=legacy) makes instead what C(istioctl x add-to-mesh external-service) made for Istio 1.6 and earlier (a
     selector-less Service and a ServiceEntry C(mesh-expansion-NAME) with the VM's address), for clusters whose
     Istio has no WorkloadGroup.
@@ -49,7 +52,9 @@ attributes:
     details: Shows the managed fields of each object and each bundle file; the token shows as a placeholder.
   idempotent:
     support: full
-    details: A second run changes nothing, unless the token has to be reissued (expired or within O(token_renew_before)).
+    details: >-
+      A second run changes nothing, unless the token has to be reissued (expired, within O(token_renew_before), or
+      refused by the cluster).
 options:
   name:
     description:

@@ -4,6 +4,8 @@ import base64
 import datetime
 import json
 
+import pytest
+
 from ansible_collections.meshbridge.istio_vm.plugins.module_utils import bootstrap_token
 
 NOW = datetime.datetime(2026, 11, 24, 21, 0, tzinfo=datetime.timezone.utc)
@@ -43,3 +45,16 @@ def test_tokens_for_something_else_are_reissued():
 def test_unreadable_tokens_are_reissued():
     for token in ('', 'not-a-jwt', 'a.!!!.c', jwt(exp='tomorrow')):
         assert 'not a JWT' in reason(token)
+
+
+@pytest.mark.parametrize('review, reason', [
+    ({'authenticated': True, 'audiences': ['istio-ca'], 'user': {'username': 'system:serviceaccount:default:vm'}}, None),
+    ({'authenticated': False, 'error': '[invalid bearer token, service account default/vm has been deleted]'},
+     'the cluster does not accept the existing token ([invalid bearer token, service account default/vm has been deleted])'),
+    ({'authenticated': True, 'audiences': ['istio-ca'], 'user': {'username': 'system:serviceaccount:default:other'}},
+     'the cluster takes the existing token for system:serviceaccount:default:other'),
+    ({'authenticated': True, 'audiences': [], 'user': {'username': 'system:serviceaccount:default:vm'}},
+     'the cluster does not accept the existing token for audience istio-ca'),
+])
+def test_the_clusters_review_decides_last(review, reason):
+    assert bootstrap_token.review_reason(review, 'default', 'vm') == reason

@@ -29,6 +29,9 @@ class FakeKube:
         self.applied = []
         self.deleted = []
         self.tokens_issued = 0
+        self.reviews = 0
+        # Tokens this cluster signed; another cluster's (one deleted and made again) are refused.
+        self.signed = set()
         self._version = 0
 
     @staticmethod
@@ -45,7 +48,17 @@ class FakeKube:
         claims = {'sub': 'system:serviceaccount:%s:%s' % (namespace, name), 'aud': body['spec']['audiences'],
                   'exp': int(expires.timestamp()), 'jti': str(self.tokens_issued)}
         payload = base64.urlsafe_b64encode(json.dumps(claims).encode()).rstrip(b'=').decode()
-        return {'status': {'token': 'eyJhbGciOiJSUzI1NiJ9.%s.c2ln' % payload, 'expirationTimestamp': expires.isoformat()}}
+        token = 'eyJhbGciOiJSUzI1NiJ9.%s.c2ln' % payload
+        self.signed.add(token)
+        return {'status': {'token': token, 'expirationTimestamp': expires.isoformat()}}
+
+    def review_token(self, token, audiences):
+        self.reviews += 1
+        if token not in self.signed:
+            return {'authenticated': False, 'error': '[invalid bearer token, Signature verification failed]'}
+        claims = json.loads(base64.urlsafe_b64decode(token.split('.')[1] + '=='))
+        return {'authenticated': True, 'audiences': [a for a in audiences if a in claims['aud']],
+                'user': {'username': claims['sub']}}
 
     def get(self, api_version, kind, name, namespace=None):
         if not self.serves(api_version, kind):
@@ -195,6 +208,23 @@ def test_expired_token_is_reissued(kube, clock, tmp_path):
     clock.now += datetime.timedelta(hours=2)
     result, _diffs = run(kube, clock, params)
     assert 'expired' in result['token_reissue_reason'] and kube.tokens_issued == 2
+
+
+def test_a_token_of_a_cluster_made_again_is_reissued(kube, clock, tmp_path):
+    run(kube, clock, module_params(tmp_path))
+    old_token = (tmp_path / 'bundle' / 'istio-token').read_text()
+    assert kube.reviews == 0  # a new token needs no review
+    again = run(kube, clock, module_params(tmp_path))[0]
+    assert not again['changed'] and kube.reviews == 1
+    # The cluster is deleted and made again under the same name: its signing key is new.
+    kube.signed.clear()
+    checked = run(kube, clock, module_params(tmp_path), check_mode=True)[0]
+    assert checked['changed'] and kube.tokens_issued == 1
+    assert checked['token_reissue_reason'] == ('the cluster does not accept the existing token '
+                                               '([invalid bearer token, Signature verification failed])')
+    result = run(kube, clock, module_params(tmp_path))[0]
+    assert result['changed_files'] == ['istio-token'] and kube.tokens_issued == 2
+    assert (tmp_path / 'bundle' / 'istio-token').read_text() != old_token
 
 
 def test_static_entry_when_auto_registration_is_off(kube, clock, tmp_path):
