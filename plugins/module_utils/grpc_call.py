@@ -15,6 +15,7 @@ __metaclass__ = type
 import re
 import socket
 import ssl
+import time
 
 from ansible_collections.meshbridge.istio_vm.plugins.module_utils.grpc_wire import (
     GrpcWireError, authority_of, poll, unary_call,
@@ -129,10 +130,10 @@ def call_once(host, port, path, context=None, server_name=None, server_identity=
     return result
 
 
-def call_until_ok(host, port, path, timeout=30.0, interval=0.25, min_count=None, **call_options):
+def call_until_ok(host, port, path, timeout=30.0, interval=0.25, min_count=None, retry=True, **call_options):
     """Call until a reply passes (and, with ``min_count``, counts at least that many records) or ``timeout``
-    seconds pass, backing off between attempts. Returns the last result with attempts and elapsed; raises
-    GrpcCallError naming the call and the last failure."""
+    seconds pass, backing off between attempts (``retry`` False: one call, bounded by ``timeout``). Returns the last
+    result with attempts and elapsed; raises GrpcCallError naming the call and the last failure."""
     connected = [False]
 
     def attempt(call_timeout):
@@ -149,6 +150,14 @@ def call_until_ok(host, port, path, timeout=30.0, interval=0.25, min_count=None,
                 result['count'], call_options['count'], min_count)
         return result, None
 
+    if not retry:
+        started = time.monotonic()
+        result, reason = attempt(timeout)
+        if result is None:
+            raise GrpcCallError('gRPC call %s to %s failed: %s' % (path.lstrip('/'), authority_of(host, port), reason),
+                                connected=connected[0])
+        result.update(attempts=1, elapsed=time.monotonic() - started)
+        return result
     try:
         result, attempts, elapsed = poll(attempt, timeout, interval)
     except PollTimeout as timed_out:

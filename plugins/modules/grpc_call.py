@@ -70,9 +70,16 @@ options:
     description: Fail unless the reply holds at least this many records of O(count_field).
     type: int
   timeout:
-    description: Seconds to keep calling before failing.
+    description: Seconds to keep calling before failing (with O(retry=false), the one call's own limit).
     type: int
     default: 30
+  retry:
+    description:
+      - Whether to call again, backing off, until a call succeeds or O(timeout) passes.
+      - V(false) makes one call, for a check that expects a refusal (a cleartext call to a sidecar with STRICT
+        mTLS), which a refused call already answers; the result's RV(connected) tells that refusal from no server.
+    type: bool
+    default: true
 extends_documentation_fragment:
   - meshbridge.istio_vm.attributes
 attributes:
@@ -219,6 +226,7 @@ def main():
             count_field=dict(type='int'),
             min_count=dict(type='int'),
             timeout=dict(type='int', default=30),
+            retry=dict(type='bool', default=True),
         ),
         required_together=[('client_cert_path', 'client_key_path')],
         required_by={'client_cert_path': 'ca_path', 'server_identity': 'ca_path', 'server_name': 'ca_path',
@@ -231,7 +239,8 @@ def main():
     try:
         result = call_until_ok(params['host'], params['port'], path, timeout=params['timeout'],
                                min_count=params['min_count'], context=context, server_name=params['server_name'],
-                               server_identity=params['server_identity'], count=params['count_field'])
+                               server_identity=params['server_identity'], count=params['count_field'],
+                               retry=params['retry'])
     except GrpcCallError as error:
         module.fail_json(msg=str(error), connected=error.connected, elapsed=round(time.monotonic() - started, 2))
     result['elapsed'] = round(result['elapsed'], 2)

@@ -3,6 +3,7 @@ requiring a client certificate from the mesh root, with a SPIFFE-only server cer
 
 import socket
 import struct
+import time
 
 import pytest
 
@@ -96,6 +97,16 @@ def test_a_cleartext_call_to_an_mtls_server_is_refused_after_connecting(catalog)
     with pytest.raises(grpc_call.GrpcCallError) as failed:
         grpc_call.call_until_ok('127.0.0.1', catalog, LIST_PRODUCTS, timeout=1, interval=0.5)
     assert failed.value.connected is True
+
+
+def test_without_retry_one_call_answers(catalog, frontend):
+    started = time.monotonic()
+    with pytest.raises(grpc_call.GrpcCallError, match='ListProducts to 127.0.0.1:%d failed: ' % catalog) as failed:
+        grpc_call.call_until_ok('127.0.0.1', catalog, LIST_PRODUCTS, timeout=10, retry=False)
+    assert failed.value.connected is True and time.monotonic() - started < 5
+    result = grpc_call.call_until_ok('127.0.0.1', catalog, LIST_PRODUCTS, timeout=10, retry=False,
+                                     context=_context(frontend), count=1)
+    assert (result['attempts'], result['count']) == (1, 9)
 
 
 @pytest.mark.parametrize('method', ['ListProducts', 'hipstershop.ProductCatalogService/', 'a b/C', ''])
