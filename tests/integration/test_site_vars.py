@@ -32,7 +32,7 @@ def test_every_derived_variable_resolves_with_the_inventory(run_playbook, tmp_pa
     (tmp_path / 'inventory').mkdir()
     (tmp_path / 'inventory' / 'hosts').write_text('istio-gce ansible_connection=local\n')
     os.symlink(os.path.join(REPO, 'inventories', inventory, 'group_vars'), tmp_path / 'inventory' / 'group_vars')
-    resolved = run_playbook(PLAY % (SITE_VARS, names), inventory=str(tmp_path / 'inventory'))
+    resolved = run_playbook(PLAY % (SITE_VARS, names), inventory=str(tmp_path / 'inventory'), env=_lab_env(tmp_path))
     results = resolved.task('Resolve each derived variable', host='istio-gce')['results']
     values = dict((item['item'], item['msg']) for item in results)
     assert sorted(values) == names
@@ -51,11 +51,18 @@ def _inventory(tmp_path, inventory):
     return str(path)
 
 
-def _validate(run_playbook, tmp_path, inventory, expect_failure=False, **extra_vars):
+def _lab_env(tmp_path):
+    """What the lab's environment file gives a run: its state directory and its service account key."""
+    key = tmp_path / 'lab-sa.json'
+    key.write_text('{}')
+    return {'MESHBRIDGE_LAB_STATE': str(tmp_path / 'lab'), 'GCP_SERVICE_ACCOUNT_FILE': str(key)}
+
+
+def _validate(run_playbook, tmp_path, inventory, expect_failure=False, env=None, **extra_vars):
     with open(os.path.join(REPO, 'playbooks', 'validate.yml'), encoding='utf-8') as handle:
         playbook = handle.read().replace('- vars/site.yml', '- ' + SITE_VARS)
     return run_playbook(playbook, inventory=_inventory(tmp_path, inventory), extra_vars=extra_vars or None,
-                        expect_failure=expect_failure)
+                        expect_failure=expect_failure, env=_lab_env(tmp_path) if env is None else env)
 
 
 @pytest.mark.parametrize('inventory', ['gcp', 'lab'])
@@ -81,3 +88,21 @@ def test_a_bad_setting_of_any_stage_stops_before_the_first_stage(run_playbook, t
     outcome = failures[0]
     text = json.dumps(outcome)
     assert message in text, text
+
+
+def test_the_lab_inventory_outside_the_lab_is_refused_before_anything_changes(run_playbook, tmp_path):
+    refused = _validate(run_playbook, tmp_path, 'lab', expect_failure=True, env={'MESHBRIDGE_LAB_STATE': ''})
+    assert 'MESHBRIDGE_LAB_STATE is not set: run site.yml on the lab through `make lab`' in json.dumps(refused.report)
+    assert refused.changed() == 0
+
+
+def test_a_missing_service_account_key_is_refused_before_anything_changes(run_playbook, tmp_path):
+    env = dict(_lab_env(tmp_path), GCP_SERVICE_ACCOUNT_FILE=str(tmp_path / 'missing.json'))
+    refused = _validate(run_playbook, tmp_path, 'lab', expect_failure=True, env=env)
+    message = refused.task('Check the GCP credentials are there')['msg']
+    assert 'gcp_auth_kind is serviceaccount but the service account key %s is not a file' % (tmp_path / 'missing.json') in message
+
+
+def test_a_relative_work_dir_is_refused(run_playbook, tmp_path):
+    refused = _validate(run_playbook, tmp_path, 'gcp', expect_failure=True, meshbridge_work_dir='work')
+    assert 'meshbridge_work_dir (work) must be an absolute path' in json.dumps(refused.report)
