@@ -8,7 +8,7 @@ from ansible_collections.meshbridge.istio_vm.plugins.module_utils import grpc_wi
 from ansible_collections.meshbridge.istio_vm.plugins.module_utils.grpc_wire import poll
 from ansible_collections.meshbridge.istio_vm.plugins.module_utils.polling import PollTimeout
 
-from .gcp.fakes import FakeClock
+from .fake_clock import FakeClock
 
 ATTEMPT_SECONDS = 0.01  # what each attempt costs on the fake clock
 

@@ -9,6 +9,8 @@ import pytest
 
 from ansible_collections.meshbridge.istio_vm.plugins.module_utils import istio_installer as inst
 
+from .fake_clock import FakeClock
+
 OBSERVED = {'installed': True, 'version': '1.24.2', 'revision': '', 'mesh_id': 'mesh1', 'trust_domain': 'cluster.local',
             'cluster_name': 'west', 'network': 'net1', 'eastwest_gateway': True, 'istiod_exposed': True,
             'install_digest': 'abc'}
@@ -92,21 +94,8 @@ class _Cluster:
         return None
 
 
-class _MonotonicClock:
-    def __init__(self):
-        self.now = 1000.0
-        self.sleeps = []
-
-    def __call__(self):
-        return self.now
-
-    def sleep(self, seconds):
-        self.sleeps.append(seconds)
-        self.now += seconds
-
-
 def test_wait_ready_backs_off_within_the_timeout_and_names_what_is_not_ready(monkeypatch):
-    clock = _MonotonicClock()
+    clock = FakeClock(start=1000.0)
     monkeypatch.setattr(time, 'monotonic', clock)
     monkeypatch.setattr(time, 'sleep', clock.sleep)
     installer = inst.IstioInstaller(_Cluster(), {'revision': '', 'eastwest_gateway': True})

@@ -17,6 +17,8 @@ from ansible_collections.meshbridge.istio_vm.plugins.module_utils.bundle_dir imp
 from ansible_collections.meshbridge.istio_vm.plugins.module_utils.mesh_vm import MeshAddVmError, MeshVmRegistration
 from ansible_collections.meshbridge.istio_vm.plugins.module_utils.workload_group import VmWorkload
 
+from .fake_clock import FakeClock
+
 START = datetime.datetime(2026, 11, 24, 21, 0, tzinfo=datetime.timezone.utc)
 ISTIO_KINDS = ('WorkloadGroup', 'WorkloadEntry', 'ServiceEntry')
 
@@ -466,24 +468,9 @@ def test_absent_removes_all_the_groups_services(kube, clock, tmp_path):
     assert service_names(kube) == ['redis']
 
 
-class _MonotonicClock:
-    """time.monotonic for the code under test: it moves only when the code sleeps."""
-
-    def __init__(self):
-        self.now = 1000.0
-        self.sleeps = []
-
-    def __call__(self):
-        return self.now
-
-    def sleep(self, seconds):
-        self.sleeps.append(seconds)
-        self.now += seconds
-
-
 def test_the_root_certificate_wait_backs_off_and_names_what_is_missing(kube, clock, tmp_path, monkeypatch):
     kube.store.pop(('ConfigMap', 'default', 'istio-ca-root-cert'))
-    monotonic = _MonotonicClock()
+    monotonic = FakeClock(start=1000.0)
     monkeypatch.setattr(time, 'monotonic', monotonic)
     params = module_params(tmp_path, wait_timeout=10)
     registration = MeshVmRegistration(kube, VmWorkload(params), params, now=clock, sleep=monotonic.sleep)

@@ -5,20 +5,7 @@ import pytest
 
 from ansible_collections.meshbridge.istio_vm.plugins.module_utils.polling import PollTimeout, Poller
 
-
-class FakeClock:
-    """A monotonic clock that only moves when the code under test sleeps."""
-
-    def __init__(self):
-        self.now = 0.0
-        self.sleeps = []
-
-    def __call__(self):
-        return self.now
-
-    def sleep(self, seconds):
-        self.sleeps.append(seconds)
-        self.now += seconds
+from .fake_clock import FakeClock
 
 
 def test_backs_off_from_half_a_second_by_half_again_up_to_five_seconds():

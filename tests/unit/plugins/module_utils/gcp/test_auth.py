@@ -16,7 +16,8 @@ from ansible_collections.meshbridge.istio_vm.plugins.module_utils.gcp.compute im
 from ansible_collections.meshbridge.istio_vm.plugins.module_utils.gcp.errors import GcpAuthError
 from ansible_collections.meshbridge.istio_vm.plugins.module_utils.gcp.runner import run_resource_module
 
-from .fakes import FakeClock, ScriptedSession, response
+from ..fake_clock import FakeClock
+from .fakes import ScriptedSession, response
 
 URL = 'https://compute.googleapis.com/compute/v1/projects/p/global/firewalls/f'
 RULE_URL = 'https://compute.googleapis.com/compute/v1/projects/p/global/firewalls/k8s-to-istio-gce'

@@ -8,7 +8,8 @@ import requests
 from ansible_collections.meshbridge.istio_vm.plugins.module_utils.gcp.client import GcpClient, RetryPolicy
 from ansible_collections.meshbridge.istio_vm.plugins.module_utils.gcp.errors import GcpApiError, GcpError
 
-from .fakes import FakeClock, ScriptedSession, api_error, response
+from ..fake_clock import FakeClock
+from .fakes import ScriptedSession, api_error, response
 
 URL = 'https://compute.googleapis.com/compute/v1/projects/p/global/firewalls/f'
 

@@ -6,7 +6,7 @@ from ansible_collections.meshbridge.istio_vm.plugins.module_utils.gcp.errors imp
     GcpOperationError, GcpOperationTimeout, format_operation_error)
 from ansible_collections.meshbridge.istio_vm.plugins.module_utils.gcp.operations import OperationWaiter, Poller
 
-from .fakes import FakeClock
+from ..fake_clock import FakeClock
 
 OP_URL = 'https://compute.googleapis.com/compute/v1/projects/p/zones/z/operations/op-1'
 

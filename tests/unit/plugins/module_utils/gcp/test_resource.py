@@ -12,7 +12,8 @@ from ansible_collections.meshbridge.istio_vm.plugins.module_utils.gcp.errors imp
     GcpApiError, GcpConflictError, GcpOperationError)
 from ansible_collections.meshbridge.istio_vm.plugins.module_utils.gcp.operations import OperationWaiter, Poller
 
-from .fakes import FakeClock, ScriptedSession, api_error, response
+from ..fake_clock import FakeClock
+from .fakes import ScriptedSession, api_error, response
 from .test_resources import cluster_params, firewall_params
 
 COLLECTION = 'https://compute.googleapis.com/compute/v1/projects/p/global/firewalls'

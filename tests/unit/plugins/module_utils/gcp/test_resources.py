@@ -11,7 +11,7 @@ from ansible_collections.meshbridge.istio_vm.plugins.module_utils.gcp.errors imp
     GcpApiError, GcpConflictError, GcpInputError)
 from ansible_collections.meshbridge.istio_vm.plugins.module_utils.gcp.operations import OperationWaiter, Poller
 
-from .fakes import FakeClock
+from ..fake_clock import FakeClock
 
 DONE = {'name': 'op', 'status': 'DONE', 'operationType': 'x'}
 
