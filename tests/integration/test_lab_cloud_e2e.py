@@ -48,7 +48,8 @@ CHANGED_BY_CREATE = [
     "Ensure the firewall rule from the pod range to each VM's service ports is present", 'Wait for the VMs to be present',
 ]
 CHANGED_BY_TEARDOWN = [
-    'Delete each Service of type LoadBalancer and wait until its load balancer is gone', 'Ensure the GKE cluster is absent', 'Ensure the kubeconfig context of the cluster is absent',
+    'Delete each Service of type LoadBalancer and wait until its load balancer is gone', 'Ensure the GKE cluster is absent',
+    'Ensure the kubeconfig context of the cluster is absent',
     "Ensure the firewall rule from the pod range to each VM's service ports is absent", 'Wait for the VMs to be absent',
 ]
 

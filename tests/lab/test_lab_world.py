@@ -18,6 +18,7 @@ from vm_lab import running_world
 
 pytestmark = pytest.mark.lab
 
+
 @pytest.fixture(scope='module')
 def world(tmp_path_factory):
     """One lab for the file: each test makes resources of its own in it (a cluster, an instance, a download) and
