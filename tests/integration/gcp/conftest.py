@@ -81,6 +81,8 @@ def gcp_lab(tmp_path):
     stand_in.authority.create_key_file(key_file, PROJECT)
     env = client_env(proxy.url, ca.cert_path)
     env['GCP_SERVICE_ACCOUNT_FILE'] = key_file
+    # As the lab's environment file sets it: the lab inventory keeps what a run makes there.
+    env['MESHBRIDGE_LAB_STATE'] = str(tmp_path / 'lab-state')
     try:
         yield Lab(stand_in, clusters, vms, env, proxy.url, ca.cert_path)
     finally:
