@@ -7,18 +7,20 @@ LoadBalancer addresses, and istiod's VM-facing end at the east-west gateway's ad
 an instance becomes a systemd-nspawn VM (``lab.vms.Fleet``).
 """
 
+import functools
 import json
 import os
 import shutil
 import threading
 
-from lab.gcp import service
+from lab.gcp import gke_webhooks, service
 from lab.gcp.backends import BackendError, ClusterBackend
 from lab.internet.client import write_env_file
 from lab.istio.istiod.supervisor import ClusterIstiod
 from lab.istio.release_host import ReleaseHost
-from lab.kube.server import KubeApiServer
-from lab.net import addresses
+from lab.kubernetes.control_plane import ControlPlane, gke_issuer
+from lab.kubernetes.load_balancers import LoadBalancerController
+from lab.net import addresses, netns
 from lab.vms import lifecycle
 from lab.workloads.productcatalog import build as productcatalog_build
 
@@ -37,57 +39,51 @@ def lb_range(cluster_number):
     return slices[cluster_number - 1]
 
 
-class GoogleTokenAuthenticator:
-    """Accepts Google access tokens the lab issued, as GKE's API server accepts the caller's Google identity."""
-
-    def __init__(self, authority):
-        self._authority = authority
-
-    def __call__(self, token):
-        email = self._authority.identify(token)
-        if email is None:
-            return None
-        return {'username': email, 'groups': ['system:authenticated']}
-
-
 class KubeClusters(ClusterBackend):
-    """GKE clusters as Kubernetes API stand-ins on ``<endpoint>:443`` with their network namespaces on the VPC, and
-    each cluster's istiod end (lab.istio.istiod.supervisor)."""
+    """GKE clusters as real control planes (lab.kubernetes) with their API server on ``<endpoint>:443``, their
+    network namespace on the VPC, a LoadBalancer controller, and each cluster's istiod end
+    (lab.istio.istiod.supervisor)."""
 
-    def __init__(self, state_dir, vpc, deployment_ready_seconds=2.0):
+    def __init__(self, state_dir, vpc, prefix):
         self.state_dir = state_dir
         self.vpc = vpc
-        self.deployment_ready_seconds = deployment_ready_seconds
-        self.authority = None           # the GCP stand-in's TokenAuthority, set once it exists
-        self._servers = {}
-        self._istiods = {}
+        self.prefix = prefix
+        self.google_webhooks = None     # the GCP stand-in's GkeWebhooks, set once it runs
+        self._clusters = {}
         self._lock = threading.Lock()
 
     def create_cluster(self, spec):
         network = self.vpc.add_cluster(spec.name, spec.number, spec.cluster_ipv4_cidr)
+        started = []
         try:
-            server = KubeApiServer(
-                os.path.join(self.state_dir, spec.name), host=spec.endpoint, port=443,
-                deployment_ready_seconds=self.deployment_ready_seconds, lb_range=str(lb_range(spec.number)),
-                service_cidr=spec.services_ipv4_cidr, extra_authenticators=[GoogleTokenAuthenticator(self.authority)],
-                on_lb_address=network.add_lb_address)
-            server.start()
+            plane = ControlPlane(
+                os.path.join(self.state_dir, spec.name), prefix=self.prefix, host=spec.endpoint, port=443,
+                cluster_cidr=spec.cluster_ipv4_cidr, service_cidr=spec.services_ipv4_cidr, node_ip=spec.node_ip,
+                nodes=[(name, {'cloud.google.com/gke-nodepool': pool, 'topology.kubernetes.io/zone': zone,
+                               'topology.kubernetes.io/region': zone.rsplit('-', 1)[0]})
+                       for name, pool, zone in spec.nodes],
+                issuer=gke_issuer(spec.project, spec.location, spec.name), token_webhook=self.google_webhooks.webhook(gke_webhooks.TOKEN_REVIEW_PATH),
+                authorization_webhook=self.google_webhooks.webhook(gke_webhooks.AUTHORIZE_PATH),
+                egress_connect=functools.partial(netns.connect_tcp, network.netns))
+            started.append(plane.start())
+            started.append(LoadBalancerController(plane.kubeconfig, str(lb_range(spec.number)),
+                                                  network.add_lb_address, network.remove_lb_address).start())
+            started.append(ClusterIstiod(plane, network.netns).start())
         except Exception:
+            for part in reversed(started):
+                part.stop()
             self.vpc.remove_cluster(spec.name)
+            shutil.rmtree(os.path.join(self.state_dir, spec.name), ignore_errors=True)
             raise
         with self._lock:
-            self._servers[spec.name] = server
-            self._istiods[spec.name] = ClusterIstiod(server, network.netns).start()
-        return server.ca.cert_pem.decode()
+            self._clusters[spec.name] = started
+        return plane.ca.cert_pem.decode()
 
     def delete_cluster(self, spec):
         with self._lock:
-            server = self._servers.pop(spec.name, None)
-            istiod = self._istiods.pop(spec.name, None)
-        if istiod is not None:
-            istiod.stop()
-        if server is not None:
-            server.stop()
+            parts = self._clusters.pop(spec.name, [])
+        for part in reversed(parts):
+            part.stop()
         try:
             self.vpc.remove_cluster(spec.name)
         except LookupError:
@@ -96,19 +92,17 @@ class KubeClusters(ClusterBackend):
 
     def stop(self):
         with self._lock:
-            servers, self._servers = list(self._servers.values()), {}
-            istiods, self._istiods = list(self._istiods.values()), {}
-        for istiod in istiods:
-            istiod.stop()
-        for server in servers:
-            server.stop()
+            clusters, self._clusters = list(self._clusters.values()), {}
+        for parts in clusters:
+            for part in reversed(parts):
+                part.stop()
 
 
 class World:
     """Everything ``lab up`` starts, with its files under ``state_dir``."""
 
     def __init__(self, state_dir, prefix='mbl-', project=PROJECT, proxy_port=3128, settings=None,
-                 deployment_ready_seconds=2.0, isolated_controller=False):
+                 isolated_controller=False):
         self.state_dir = os.path.abspath(state_dir)
         self.prefix = prefix
         # Tests that run beside another lab keep the controller end in a namespace of their own (docs/dev/lab.md).
@@ -116,7 +110,6 @@ class World:
         self.project = project
         self.proxy_port = proxy_port
         self.settings = settings
-        self.deployment_ready_seconds = deployment_ready_seconds
         self.fleet = None
         self.clusters = None
         self.gcp = None
@@ -129,11 +122,10 @@ class World:
     def start(self):
         os.makedirs(self.state_dir, mode=0o700, exist_ok=True)
         self.fleet = lifecycle.up(os.path.join(self.state_dir, 'vms'), self.prefix, self.isolated_controller)
-        self.clusters = KubeClusters(os.path.join(self.state_dir, 'clusters'), self.fleet.vpc,
-                                     self.deployment_ready_seconds)
+        self.clusters = KubeClusters(os.path.join(self.state_dir, 'clusters'), self.fleet.vpc, self.prefix)
         self.gcp = service.start(self.state_dir, self.clusters, self.fleet, self.project, self.proxy_port,
                                  self.settings)
-        self.clusters.authority = self.gcp.gcp.authority
+        self.clusters.google_webhooks = self.gcp.gke_webhooks
         self.releases = ReleaseHost(self.gcp.ca, os.path.join(self.state_dir, 'releases'), ISTIO_VERSIONS)
         self.releases.register(self.gcp.registry)
         self.releases.start()

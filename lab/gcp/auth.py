@@ -162,6 +162,11 @@ class TokenAuthority:
             return None
         return issued[0]
 
+    def accounts(self):
+        """The emails of the lab's service accounts."""
+        with self._lock:
+            return {email for email, _key in self._keys.values()}
+
     def check_project(self, project, permission):
         """Only the projects that have lab service accounts exist; elsewhere the caller has no permission."""
         if project not in self.projects:

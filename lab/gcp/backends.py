@@ -1,7 +1,8 @@
 """What a new cluster or instance becomes in the lab: the interfaces other lab packages implement.
 
 The GCP stand-in owns the API state and addresses (it is GCP that assigns them); a backend makes them real.
-- ``lab.kube`` implements ClusterBackend: a Kubernetes API server for the cluster, at ``spec.endpoint``.
+- ``lab.world.KubeClusters`` implements ClusterBackend: a real control plane for the cluster (lab.kubernetes),
+  its API server at ``spec.endpoint``.
 - ``lab.vms`` implements VmBackend: a systemd-nspawn VM in netns ``mbl-vm-<name>`` with the instance's address and
   the SSH keys from its metadata, and the network's firewall rules as nftables in each VM's namespace.
 Backend methods run inside the operation (their time counts toward it). Any exception fails the operation with
@@ -45,6 +46,7 @@ class ClusterSpec:
     cluster_ipv4_cidr: str      # pod range, 10.4.0.0/14 for the first cluster
     services_ipv4_cidr: str     # service range, 10.8.0.0/20 for the first cluster
     kubernetes_version: str
+    nodes: tuple = ()           # (node name, node pool, zone) for each node, as GKE names them
 
 
 class ClusterBackend(abc.ABC):

@@ -156,8 +156,11 @@ class ContainerApi:
             if (project, location, name) in self._clusters:
                 raise ApiError(409, 'Already exists: projects/%s/locations/%s/clusters/%s.' % (project, location, name))
             number = self._number()
-            spec = self._spec(project, location, name, number, request, version)
-            cluster = self._new_cluster(project, location, request, spec, network, subnetwork, region, node_config, machine_type)
+            zones = request.get('locations') or ([location] if location in world.ZONES else
+                                                 ['%s-%s' % (region, z) for z in world.REGION_ZONES[region]])
+            spec = self._spec(project, location, name, number, request, version, zones)
+            cluster = self._new_cluster(project, location, request, spec, network, subnetwork, zones, node_config,
+                                        machine_type)
             self._clusters[(project, location, name)] = cluster
 
         def work():
@@ -182,7 +185,7 @@ class ContainerApi:
         return self._start(project, location, 'CREATE_CLUSTER', cluster['selfLink'], failing_rolls_back, rollback)
 
     @staticmethod
-    def _spec(project, location, name, number, request, version):
+    def _spec(project, location, name, number, request, version, zones):
         policy = request.get('ipAllocationPolicy') or {}
         pods = policy.get('clusterIpv4CidrBlock') or policy.get('clusterIpv4Cidr') or request.get('clusterIpv4Cidr')
         services = policy.get('servicesIpv4CidrBlock') or policy.get('servicesIpv4Cidr')
@@ -194,12 +197,21 @@ class ContainerApi:
                 ipaddress.ip_network(cidr)
             except ValueError:
                 raise invalid('Invalid value for field "cluster.ipAllocationPolicy.%s": "%s" is not a valid CIDR block.' % (field, cidr)) from None
+        # Each pool has initialNodeCount nodes in each of the cluster's zones, named as GKE names them:
+        # gke-<cluster>-<pool>-<8 hex of the instance group>-<4 characters of the instance>.
+        nodes = []
+        for pool in request.get('nodePools') or [{'name': 'default-pool',
+                                                  'initialNodeCount': request.get('initialNodeCount') or 3}]:
+            for zone in zones:
+                group = secrets.token_hex(4)
+                nodes.extend(('gke-%s-%s-%s-%s' % (name, pool['name'], group, secrets.token_hex(2)), pool['name'], zone)
+                             for _ in range(pool.get('initialNodeCount') or 0))
         return ClusterSpec(project=project, location=location, name=name, number=number, endpoint='127.0.10.%d' % number,
                            node_ip='10.168.0.%d' % (9 + number), cluster_ipv4_cidr=pods, services_ipv4_cidr=services,
-                           kubernetes_version=version)
+                           kubernetes_version=version, nodes=tuple(nodes))
 
-    def _new_cluster(self, project, location, request, spec, network, subnetwork, region, node_config, machine_type):
-        zones = request.get('locations') or ([location] if location in world.ZONES else ['%s-%s' % (region, z) for z in world.REGION_ZONES[region]])
+    def _new_cluster(self, project, location, request, spec, network, subnetwork, zones, node_config, machine_type):
+        region = zones[0].rsplit('-', 1)[0]
         node_config.setdefault('machineType', machine_type)
         node_config.setdefault('diskSizeGb', 100)
         node_config.setdefault('diskType', 'pd-balanced')

@@ -9,6 +9,7 @@ import os
 
 from lab.gcp.operations import Settings
 from lab.gcp.server import GcpStandIn
+from lab.gcp.gke_webhooks import GkeWebhooks
 from lab.internet.client import client_env, write_env_file, write_gcloud_config
 from lab.internet.proxy import ConnectProxy
 from lab.internet.registry import HostRegistry
@@ -24,6 +25,8 @@ class LabGcp:
         self.proxy = ConnectProxy(self.registry, port=proxy_port)
         self.gcp = GcpStandIn(self.ca, cluster_backend, vm_backend, settings or Settings())
         self.gcp.register(self.registry)
+        # What a GKE API server asks Google: who a token is, what IAM lets that account do (lab.kubernetes).
+        self.gke_webhooks = GkeWebhooks(self.ca, self.gcp.authority)
         os.makedirs(os.path.join(state_dir, 'gcp'), mode=0o700, exist_ok=True)
         self.key_file = os.path.join(state_dir, 'gcp', '%s-sa.json' % project)
         self.account = self.gcp.authority.create_key_file(self.key_file, project)
@@ -35,11 +38,13 @@ class LabGcp:
 
     def start(self):
         self.gcp.start()
+        self.gke_webhooks.start()
         self.proxy.start()
         return self
 
     def stop(self):
         self.proxy.stop()
+        self.gke_webhooks.stop()
         self.gcp.stop()
 
 

@@ -12,7 +12,7 @@ _MAX_HEAD = 16384
 _REFUSAL = (b'HTTP/1.1 403 Forbidden\r\nContent-Type: text/plain\r\nConnection: close\r\nContent-Length: %d\r\n\r\n%s')
 
 
-def _read_head(connection):
+def read_head(connection):
     """The request line and headers, up to the blank line; raises ValueError if it never comes."""
     data = b''
     while b'\r\n\r\n' not in data:
@@ -26,14 +26,14 @@ def _read_head(connection):
     return head.decode('latin-1'), rest
 
 
-def _split_authority(authority):
+def split_authority(authority):
     host, _sep, port = authority.rpartition(':')
     if not host or not port.isdigit():
         raise ValueError('CONNECT target %r is not host:port' % authority)
     return host.strip('[]'), int(port)
 
 
-def _splice(first, second):
+def splice(first, second):
     """Copy bytes both ways until either side closes."""
     sockets = [first, second]
     while True:
@@ -52,7 +52,7 @@ class _TunnelHandler(socketserver.BaseRequestHandler):
     def handle(self):
         client = self.request
         try:
-            head, early_data = _read_head(client)
+            head, early_data = read_head(client)
             method, target, _version = head.split('\r\n', 1)[0].split(' ', 2)
         except ValueError as error:
             LOG.warning('refused %s: malformed request (%s)', self.client_address[0], error)
@@ -61,7 +61,7 @@ class _TunnelHandler(socketserver.BaseRequestHandler):
             self._refuse('%s %s: the lab internet only carries HTTPS (CONNECT)' % (method, target))
             return
         try:
-            host, port = _split_authority(target)
+            host, port = split_authority(target)
         except ValueError as error:
             self._refuse(str(error))
             return
@@ -81,7 +81,7 @@ class _TunnelHandler(socketserver.BaseRequestHandler):
             client.sendall(b'HTTP/1.1 200 Connection established\r\n\r\n')
             if early_data:
                 upstream.sendall(early_data)
-            _splice(client, upstream)
+            splice(client, upstream)
 
     def _refuse(self, reason):
         LOG.warning('refused %s: %s', self.client_address[0], reason)

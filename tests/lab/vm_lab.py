@@ -28,7 +28,7 @@ def running_world(directory, isolated_controller, time_scale):
     it is left on the host."""
     names = unique_names()
     world = World(directory, prefix=names.prefix, proxy_port=0, isolated_controller=isolated_controller,
-                  settings=Settings(time_scale=time_scale, rate_429=0.0, rate_503=0.0), deployment_ready_seconds=0.2)
+                  settings=Settings(time_scale=time_scale, rate_429=0.0, rate_503=0.0))
     with host_lab_turn():
         try:
             world.start()

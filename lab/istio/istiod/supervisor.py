@@ -2,20 +2,25 @@
 inside the cluster's network namespace (the tutorial exposes istiod to VMs through that gateway).
 
 It runs while the cluster has an istiod Deployment in istio-system and Service ``istio-eastwestgateway`` has an
-address, and moves or stops when they change. Changes come from the API server's in-process listeners; istiod
-itself reads the cluster over HTTPS like any client. Simplified: the gateway's Envoy is not modelled, so port
-15012 answers whether or not ``expose-istiod.yaml``'s Gateway exists.
+address, and moves or stops when they change; it reads the cluster over HTTPS like any client, polling with
+backoff. While it serves, it also does what istiod's namespace controller does: ConfigMap ``istio-ca-root-cert``
+(the mesh's root certificate) in every namespace but the system ones.
+Simplified: the gateway's Envoy is not modelled, so port 15012 answers whether or not ``expose-istiod.yaml``'s
+Gateway exists.
 """
 
 import threading
 
 from lab.istio.istiod.ca import CaError
-from lab.istio.istiod.kube import ISTIO_NAMESPACE, KubeApi
+from lab.istio.istiod.kube import ISTIO_NAMESPACE, KubeApi, KubeError
 from lab.istio.istiod.server import PORT, Istiod, StartError
 from lab.net import netns
 
 GATEWAY_SERVICE = 'istio-eastwestgateway'
-_WATCHED = (('', 'services'), ('apps', 'deployments'), ('', 'secrets'), ('', 'configmaps'))
+ROOT_CONFIG_MAP = 'istio-ca-root-cert'
+# istiod's namespace controller leaves these alone (Istio's inject.IgnoredNamespaces).
+_IGNORED_NAMESPACES = ('kube-system', 'kube-public', 'kube-node-lease', 'local-path-storage')
+_MIN_POLL, _MAX_POLL = 0.2, 2.0
 
 
 def _is_istiod(name):
@@ -23,70 +28,97 @@ def _is_istiod(name):
 
 
 class ClusterIstiod:
-    """The istiod end of the cluster served by ``kube_server`` (a lab.kube KubeApiServer), in namespace ``netns_name``."""
+    """The istiod end of the cluster whose API is ``cluster`` (anything with ``url``, ``ca_path``, ``token``: a
+    lab.kubernetes ControlPlane), in network namespace ``netns_name``."""
 
-    def __init__(self, kube_server, netns_name, log=None, grace_seconds=None):
-        self.kube_server = kube_server
+    def __init__(self, cluster, netns_name, log=print, grace_seconds=None):
+        self.cluster = cluster
+        self.kube = KubeApi(cluster.url, cluster.ca_path, cluster.token)
         self.netns_name = netns_name
-        self.log = log or kube_server.log
+        self.log = log
         self.grace_seconds = grace_seconds
         self.istiod = None
         self._serving_at = None
-        self._wake = threading.Event()
-        self._stopping = False
+        self._stopping = threading.Event()
         self._thread = threading.Thread(target=self._run, name='istiod-supervisor', daemon=True)
 
     def start(self):
-        self.kube_server.objects.listeners.append(self._changed)
         self._thread.start()
-        self._wake.set()
         return self
 
-    def _changed(self, _event, rtype, obj):
-        # Called in the API server's write path: only note that something istiod depends on changed.
-        if rtype.key in _WATCHED and (obj.get('metadata') or {}).get('namespace') == ISTIO_NAMESPACE:
-            self._wake.set()
-
     def _wanted_address(self):
-        objects, registry = self.kube_server.objects, self.kube_server.registry
-        deployments = objects.storage.list(('apps', 'deployments'), ISTIO_NAMESPACE)[0]
+        deployments = self.kube.items('/apis/apps/v1/namespaces/%s/deployments' % ISTIO_NAMESPACE)
         if not any(_is_istiod(d['metadata']['name']) for d in deployments):
             return None
-        service = objects.find(registry.by_key('', 'services'), ISTIO_NAMESPACE, GATEWAY_SERVICE)
+        service = self.kube.get('/api/v1/namespaces/%s/services/%s' % (ISTIO_NAMESPACE, GATEWAY_SERVICE))
         ingress = (((service or {}).get('status') or {}).get('loadBalancer') or {}).get('ingress') or []
         return ingress[0].get('ip') if ingress else None
 
     def _run(self):
-        while True:
-            self._wake.wait()
-            self._wake.clear()
-            if self._stopping:
-                return
-            self._reconcile()
+        delay = _MIN_POLL
+        while not self._stopping.wait(delay):
+            try:
+                changed = self._reconcile()
+                if self.istiod is not None:
+                    changed = self._publish_root() or changed
+            except (KubeError, OSError) as exc:
+                self.log('istiod supervisor: %s' % exc)
+                changed = False
+            # Poll fast while things change, back off while they do not.
+            delay = _MIN_POLL if changed else min(delay * 1.5, _MAX_POLL)
+
+    def _publish_root(self):
+        """istio-ca-root-cert in every namespace, with the root istiod signs under; True if it wrote any."""
+        root = self.istiod.ca.root_pem
+        wrote = False
+        for namespace in self.kube.items('/api/v1/namespaces'):
+            name = namespace['metadata']['name']
+            if name in _IGNORED_NAMESPACES or namespace['metadata'].get('deletionTimestamp'):
+                continue
+            path = '/api/v1/namespaces/%s/configmaps' % name
+            current = self.kube.get('%s/%s' % (path, ROOT_CONFIG_MAP))
+            wanted = {'apiVersion': 'v1', 'kind': 'ConfigMap', 'data': {'root-cert.pem': root}, 'metadata': {
+                'name': ROOT_CONFIG_MAP, 'namespace': name, 'labels': {'istio.io/config': 'true'}}}
+            try:
+                if current is None:
+                    self.kube.create(path, wanted)
+                elif (current.get('data') or {}) != wanted['data']:
+                    wanted['metadata']['resourceVersion'] = current['metadata']['resourceVersion']
+                    self.kube.replace('%s/%s' % (path, ROOT_CONFIG_MAP), wanted)
+                else:
+                    continue
+            except KubeError as exc:
+                if exc.code not in (403, 404, 409):     # a namespace being deleted, or a race: next round
+                    raise
+                continue
+            wrote = True
+        return wrote
 
     def _reconcile(self):
+        """Serve where the gateway's address says; True if that changed."""
         wanted = self._wanted_address()
         if wanted == self._serving_at:
-            return
+            return False
         self._stop_istiod()
         if wanted is None:
-            return
+            return True
         try:
             listener = netns.listen_tcp(self.netns_name, wanted, PORT, backlog=64)
         except OSError as exc:
             self.log('istiod: cannot listen on %s:%d in %s: %s' % (wanted, PORT, self.netns_name, exc))
-            return
-        api = KubeApi(self.kube_server.url, self.kube_server.ca_path, self.kube_server.token)
+            return False
+        api = KubeApi(self.cluster.url, self.cluster.ca_path, self.cluster.token)
         options = {} if self.grace_seconds is None else {'grace_seconds': self.grace_seconds}
         istiod = Istiod(api, listener, log=self.log, **options)
         try:
             istiod.start()
         except (StartError, CaError) as exc:
-            # Not ready yet (no CA secret, say): the next change in istio-system tries again.
+            # Not ready yet (no CA secret, say): the next poll tries again.
             self.log('istiod: not serving at %s:%d yet: %s' % (wanted, PORT, exc))
             istiod.stop()
-            return
+            return False
         self.istiod, self._serving_at = istiod, wanted
+        return True
 
     def _stop_istiod(self):
         if self.istiod is not None:
@@ -95,10 +127,8 @@ class ClusterIstiod:
         self.istiod, self._serving_at = None, None
 
     def stop(self):
-        if self._changed in self.kube_server.objects.listeners:
-            self.kube_server.objects.listeners.remove(self._changed)
-        self._stopping = True
-        self._wake.set()
+        self._stopping.set()
         if self._thread.is_alive():
             self._thread.join(timeout=30)
         self._stop_istiod()
+        self.kube.close()

@@ -1,0 +1,35 @@
+"""Where the lab's real programs are: the cache ``hack/build-lab-tools.sh`` fills (built on first use)."""
+
+import functools
+import os
+import subprocess
+
+_TOP = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+_BUILD = os.path.join(_TOP, 'hack', 'build-lab-tools.sh')
+
+
+class MissingBinary(RuntimeError):
+    """The lab's programs could not be built or found."""
+
+
+@functools.lru_cache(maxsize=None)
+def directory():
+    """The directory holding etcd, kube-apiserver, ..., built from lab/tools' pins if it is not there yet.
+
+    ``MESHBRIDGE_LAB_BIN`` names another directory (a test of the build itself, or binaries built elsewhere)."""
+    override = os.environ.get('MESHBRIDGE_LAB_BIN')
+    if override:
+        return override
+    completed = subprocess.run([_BUILD], capture_output=True, text=True, check=False)
+    if completed.returncode != 0:
+        raise MissingBinary('%s failed (exit %d): %s' % (_BUILD, completed.returncode, completed.stderr.strip()[-2000:]))
+    return completed.stdout.strip().splitlines()[-1]
+
+
+def path(name):
+    """The path of program ``name`` (``kube-apiserver``, ``etcd``, ``istioctl``, ...) or of a file built with them
+    (``kwok-stages.yaml``)."""
+    found = os.path.join(directory(), name)
+    if not os.path.exists(found):
+        raise MissingBinary('%s is not in %s' % (name, directory()))
+    return found
