@@ -92,3 +92,11 @@ def run_playbook(tmp_path, ssh_control_dir):
         return result
 
     return run
+
+
+def pytest_sessionfinish(session):
+    """Stop the control-plane programs of any test that died before its own cleanup (xdist's controller only, after
+    every worker is done)."""
+    if not hasattr(session.config, 'workerinput'):
+        from lab.kubernetes import processes, testing  # pylint: disable=import-outside-toplevel
+        processes.stop_marked(testing.TEST_PREFIX)

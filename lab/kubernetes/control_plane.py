@@ -303,16 +303,25 @@ class ControlPlane:
             return error.code, json.loads(error.read() or b'null')
 
     def _create_nodes(self):
-        """The cluster's nodes, for KWOK to keep Ready (without KWOK's default NoSchedule taint: GKE's nodes
-        take any pod)."""
-        for name, node_labels in self.nodes.items():
-            labels = dict(node_labels, **{'kubernetes.io/hostname': name, 'kubernetes.io/os': 'linux',
-                                               'kubernetes.io/arch': 'amd64', 'type': 'kwok'})
-            status, answer = self.api('POST', '/api/v1/nodes', {
-                'apiVersion': 'v1', 'kind': 'Node',
-                'metadata': {'name': name, 'labels': labels, 'annotations': {'kwok.x-k8s.io/node': 'fake'}}})
-            if status not in (201, 409):
-                raise ControlPlaneError('node %s not created: %s %s' % (name, status, answer))
+        for name, labels in self.nodes.items():
+            self._create_node(name, labels)
+
+    def add_node(self, name, labels=None):
+        """One more node (a node pool growing); returns once it is Ready."""
+        self.nodes[name] = dict(labels or {})
+        self.node_names = tuple(self.nodes)
+        self._create_node(name, self.nodes[name])
+        self.wait_nodes_ready()
+
+    def _create_node(self, name, node_labels):
+        """A node for KWOK to keep Ready (without KWOK's default NoSchedule taint: GKE's nodes take any pod)."""
+        labels = dict(node_labels, **{'kubernetes.io/hostname': name, 'kubernetes.io/os': 'linux',
+                                      'kubernetes.io/arch': 'amd64', 'type': 'kwok'})
+        status, answer = self.api('POST', '/api/v1/nodes', {
+            'apiVersion': 'v1', 'kind': 'Node',
+            'metadata': {'name': name, 'labels': labels, 'annotations': {'kwok.x-k8s.io/node': 'fake'}}})
+        if status not in (201, 409):
+            raise ControlPlaneError('node %s not created: %s %s' % (name, status, answer))
 
     def nodes_ready(self):
         status, answer = self.api('GET', '/api/v1/nodes')
@@ -326,6 +335,8 @@ class ControlPlane:
         return ready
 
     def wait_nodes_ready(self, timeout=_READY_TIMEOUT):
+        if not self.node_names:
+            return
         kwok = next(program for program in self._programs if program.name == 'kwok')
         self._wait(kwok, 'nodes %s Ready' % ', '.join(self.node_names),
                    lambda: set(self.node_names) <= self.nodes_ready(), timeout)

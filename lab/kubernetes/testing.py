@@ -16,18 +16,24 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import padding
 
 from lab.kubernetes.control_plane import ControlPlane
+from lab.kubernetes.load_balancers import LoadBalancerController
 
 TEST_PREFIX = 'mbk-'
 
 
 @contextlib.contextmanager
-def running_control_plane(state_dir, **options):
-    """Start a control plane (options go to ControlPlane); stop it and remove its files afterwards."""
+def running_control_plane(state_dir, lb_range=None, **options):
+    """Start a control plane (options go to ControlPlane; ``nodes=()`` for one where no pod can run); with
+    ``lb_range``, LoadBalancer Services get addresses from it. Stop it and remove its files afterwards."""
     options.setdefault('prefix', TEST_PREFIX + secrets.token_hex(3) + '-')
-    plane = ControlPlane(str(state_dir), **options).start()
+    plane = ControlPlane(str(state_dir), **options)
+    plane.start()
+    load_balancers = LoadBalancerController(plane.kubeconfig, lb_range).start() if lb_range else None
     try:
         yield plane
     finally:
+        if load_balancers is not None:
+            load_balancers.stop()
         plane.stop()
 
 
