@@ -50,4 +50,12 @@ if ! ls "$wheels"/pip-24.2-*.whl >/dev/null 2>&1; then
   .venv/bin/pip download -q --no-deps -d "$wheels" pip==24.2
 fi
 install -m 0644 hack/get_pip_offline.py "$cache/get_pip_24_2.py"
+
+# The lab's real programs (etcd, Kubernetes, KWOK, Istio), built once from lab/tools' pins into ~/.cache.
+# The machine image has Go in /usr/local/go; the modules come from the Go module proxy.
+export PATH=$PATH:/usr/local/go/bin
+command -v go >/dev/null || { echo "bootstrap: no go command (this kind of machine has it in /usr/local/go)" >&2; exit 1; }
+started=$SECONDS
+lab_bin=$(hack/build-lab-tools.sh)
+echo "bootstrap: lab programs ready in $lab_bin ($((SECONDS - started)) s)"
 echo "bootstrap: ready"

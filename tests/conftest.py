@@ -9,6 +9,8 @@ import textwrap
 
 import pytest
 
+from lab.kubernetes import processes, testing
+
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
@@ -94,9 +96,14 @@ def run_playbook(tmp_path, ssh_control_dir):
     return run
 
 
+def pytest_configure(config):
+    """Name this session for the control planes its tests start (xdist's workers inherit the variable)."""
+    if not hasattr(config, 'workerinput'):
+        os.environ.setdefault(testing.SESSION_VARIABLE, str(os.getpid()))
+
+
 def pytest_sessionfinish(session):
-    """Stop the control-plane programs of any test that died before its own cleanup (xdist's controller only, after
-    every worker is done)."""
+    """Stop the control-plane programs of any test of this session that died before its own cleanup (xdist's
+    controller only, after every worker is done)."""
     if not hasattr(session.config, 'workerinput'):
-        from lab.kubernetes import processes, testing  # pylint: disable=import-outside-toplevel
-        processes.stop_marked(testing.TEST_PREFIX)
+        processes.stop_marked(testing.session_prefix())

@@ -2,7 +2,8 @@
 
 The handle is the ControlPlane: ``.url``, ``.ca_path``, ``.token`` (the lab admin's bearer token),
 ``.kubeconfig`` (context ``lab``), ``.api(method, path, body)``. Each one gets a prefix of its own, so a crashed
-test's programs are found and stopped by ``lab.kubernetes.processes.stop_marked`` (tests/conftest.py does it).
+test's programs are found and stopped by ``lab.kubernetes.processes.stop_marked(session_prefix())``
+(tests/conftest.py does it when the session ends).
 """
 
 import base64
@@ -18,14 +19,20 @@ from cryptography.hazmat.primitives.asymmetric import padding
 from lab.kubernetes.control_plane import ControlPlane
 from lab.kubernetes.load_balancers import LoadBalancerController
 
-TEST_PREFIX = 'mbk-'
+SESSION_VARIABLE = 'MESHBRIDGE_TEST_SESSION'
+
+
+def session_prefix():
+    """The prefix of this test session's control planes: ``mbk-<session>-``, where the session is the pytest
+    process that set SESSION_VARIABLE (xdist's workers inherit it), so two sessions never stop each other's."""
+    return 'mbk-%s-' % os.environ.get(SESSION_VARIABLE, os.getpid())
 
 
 @contextlib.contextmanager
 def running_control_plane(state_dir, lb_range=None, **options):
     """Start a control plane (options go to ControlPlane; ``nodes=()`` for one where no pod can run); with
     ``lb_range``, LoadBalancer Services get addresses from it. Stop it and remove its files afterwards."""
-    options.setdefault('prefix', TEST_PREFIX + secrets.token_hex(3) + '-')
+    options.setdefault('prefix', session_prefix() + secrets.token_hex(3) + '-')
     plane = ControlPlane(str(state_dir), **options)
     plane.start()
     load_balancers = LoadBalancerController(plane.kubeconfig, lb_range).start() if lb_range else None

@@ -1,4 +1,4 @@
-"""Fixtures for the stand-ins' tests: the Kubernetes API stand-in with kubectl and the kubernetes client, a lab CA,
+"""Fixtures for the lab's tests: a real Kubernetes control plane with kubectl and the kubernetes client, a lab CA,
 the lab internet, the GCP stand-in with recording backends, and a lab VPC. ``run_playbook`` comes from
 tests/conftest.py."""
 
@@ -12,7 +12,7 @@ from lab.gcp.server import GcpStandIn
 from lab.internet.client import client_env, write_gcloud_config
 from lab.internet.proxy import ConnectProxy
 from lab.internet.registry import HostRegistry
-from lab.kube.testing import running_kube_api
+from lab.kubernetes.testing import running_control_plane
 from lab.net.vpc import Vpc
 from lab.pki import LabCA
 from tests.support.kubectl import Kubectl
@@ -22,7 +22,8 @@ from tests.lab.vm_lab import leftovers, unique_names
 
 @pytest.fixture
 def kube(tmp_path):
-    with running_kube_api(tmp_path / 'kube', deployment_ready_seconds=0.2) as handle:
+    """A real control plane (lab.kubernetes.testing) with one node and LoadBalancer addresses."""
+    with running_control_plane(tmp_path / 'kube', lb_range='10.168.8.0/24') as handle:
         yield handle
 
 
@@ -35,7 +36,7 @@ def kubectl(kube, tmp_path):
 
 @pytest.fixture
 def api(kube):
-    """The kubernetes client's DynamicClient on the stand-in (context ``lab``)."""
+    """The kubernetes client's DynamicClient on the cluster (context ``lab``)."""
     return dynamic.DynamicClient(config.new_client_from_config(config_file=kube.kubeconfig, context='lab'))
 
 

@@ -1,11 +1,11 @@
-"""The real kubectl against a stand-in API server, with a discovery cache private to the test."""
+"""The real kubectl (the lab's build, lab/tools) against a lab API server, with a discovery cache private to the
+test."""
 
 import json
 import subprocess
 
+from lab.kubernetes import binaries
 from lab.net.commands import wait_for
-
-KUBECTL = '/usr/bin/kubectl'
 
 
 class Kubectl:
@@ -14,7 +14,7 @@ class Kubectl:
         self.env = {'PATH': '/usr/bin:/bin', 'HOME': str(home), 'KUBECACHEDIR': str(home / 'kube-cache')}
 
     def run(self, *args, stdin=None, check=True):
-        completed = subprocess.run([KUBECTL, '--kubeconfig', self.kubeconfig] + list(args), input=stdin,
+        completed = subprocess.run([binaries.path('kubectl'), '--kubeconfig', self.kubeconfig] + list(args), input=stdin,
                                    capture_output=True, text=True, env=self.env, timeout=60, check=False)
         if check:
             assert completed.returncode == 0, completed.stdout + completed.stderr

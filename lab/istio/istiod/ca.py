@@ -2,8 +2,7 @@
 
 Signing material, as istiod finds it: secret ``istio-system/cacerts`` (the plug-in CA: ``ca-cert.pem``,
 ``ca-key.pem``, ``cert-chain.pem``, ``root-cert.pem``), else the self-signed CA in ``istio-system/istio-ca-secret``.
-Simplified: a real istiod creates ``istio-ca-secret`` itself when neither exists; here the Kubernetes stand-in's
-controllers create it (once istiod is Available) and this CA refuses to start before one of the two exists.
+When neither exists, ``load`` creates ``istio-ca-secret`` with a self-signed root, as a real istiod does at start.
 """
 
 import base64
@@ -12,10 +11,10 @@ import datetime
 from cryptography import x509
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.x509.oid import ExtendedKeyUsageOID
+from cryptography.hazmat.primitives.asymmetric import ec, rsa
+from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
-from lab.istio.istiod.kube import ISTIO_NAMESPACE
+from lab.istio.istiod.kube import ISTIO_NAMESPACE, KubeError
 
 PLUGGED_SECRET = 'cacerts'
 SELF_SIGNED_SECRET = 'istio-ca-secret'
@@ -145,9 +144,35 @@ def load(kube):
             raise CaError('secret %s/%s lacks %s (a plug-in CA needs %s)' % (
                 ISTIO_NAMESPACE, PLUGGED_SECRET, ', '.join(missing), ', '.join(_PLUGGED_KEYS)))
         return SigningCa(PLUGGED_SECRET, *(_decoded(plugged, key) for key in _PLUGGED_KEYS))
-    own = kube.get('/api/v1/namespaces/%s/secrets/%s' % (ISTIO_NAMESPACE, SELF_SIGNED_SECRET))
-    if own is not None:
-        cert = _decoded(own, 'ca-cert.pem')
-        return SigningCa(SELF_SIGNED_SECRET, cert, _decoded(own, 'ca-key.pem'), '', cert)
-    raise CaError('no CA to sign with: neither secret %s/%s (plug-in CA) nor %s/%s exists' % (
-        ISTIO_NAMESPACE, PLUGGED_SECRET, ISTIO_NAMESPACE, SELF_SIGNED_SECRET))
+    own = kube.get('/api/v1/namespaces/%s/secrets/%s' % (ISTIO_NAMESPACE, SELF_SIGNED_SECRET)) or _create_own(kube)
+    cert = _decoded(own, 'ca-cert.pem')
+    return SigningCa(SELF_SIGNED_SECRET, cert, _decoded(own, 'ca-key.pem'), '', cert)
+
+
+def _create_own(kube):
+    """istiod's own CA secret (type istio.io/ca-root, a self-signed root for O=cluster.local), or the one another
+    istiod created first."""
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    name = x509.Name([x509.NameAttribute(NameOID.ORGANIZATION_NAME, 'cluster.local')])
+    now = datetime.datetime.now(datetime.timezone.utc)
+    cert = (x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key())
+            .serial_number(x509.random_serial_number())
+            .not_valid_before(now - _BACKDATE).not_valid_after(now + datetime.timedelta(days=3650))
+            .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+            .add_extension(x509.KeyUsage(digital_signature=True, key_cert_sign=True, crl_sign=True,
+                                         content_commitment=False, key_encipherment=False, data_encipherment=False,
+                                         key_agreement=False, encipher_only=False, decipher_only=False), critical=True)
+            .sign(key, hashes.SHA256()))
+    data = {'ca-cert.pem': cert.public_bytes(serialization.Encoding.PEM),
+            'ca-key.pem': key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.TraditionalOpenSSL,
+                                            serialization.NoEncryption()),
+            'cert-chain.pem': b'', 'key.pem': b'', 'root-cert.pem': b''}
+    secret = {'apiVersion': 'v1', 'kind': 'Secret', 'type': 'istio.io/ca-root',
+              'metadata': {'name': SELF_SIGNED_SECRET, 'namespace': ISTIO_NAMESPACE},
+              'data': {k: base64.b64encode(v).decode() for k, v in data.items()}}
+    try:
+        return kube.create('/api/v1/namespaces/%s/secrets' % ISTIO_NAMESPACE, secret)
+    except KubeError as exc:
+        if exc.code != 409:
+            raise CaError('cannot create secret %s/%s: %s' % (ISTIO_NAMESPACE, SELF_SIGNED_SECRET, exc)) from None
+        return kube.get('/api/v1/namespaces/%s/secrets/%s' % (ISTIO_NAMESPACE, SELF_SIGNED_SECRET))

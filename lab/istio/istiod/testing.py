@@ -1,18 +1,21 @@
-"""istiod for tests, on loopback against a Kubernetes API stand-in (``lab.kube.testing.running_kube_api``):
+"""istiod for tests, on loopback against a real control plane (``lab.kubernetes.testing.running_control_plane``):
 
-    with running_kube_api(tmp) as kube:
+    with running_control_plane(tmp / 'kube') as kube:
         mesh = install_for_istiod(kube, str(tmp / 'ca'))          # CRDs, istio-system, istiod Deployment, cacerts
         with running_istiod(kube) as istiod:                      # istiod.address, istiod.root_pem
             ...
 
 ``install_for_istiod`` puts in the cluster what ``istioctl install`` with a plug-in CA would leave there for istiod
-to read; tests that run the istioctl stand-in instead only need ``running_istiod``.
+to read (the CRDs it needs are Established when it returns; namespace istio-system may exist already, as it does
+when the plug-in CA's ``cacerts`` went in first); tests that run the istioctl stand-in instead only need
+``running_istiod``.
 """
 
 import base64
 import contextlib
 import datetime
 import os
+import time
 
 import yaml
 from cryptography import x509
@@ -21,15 +24,16 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
 from lab.istio import crds
-from lab.istio.istiod.kube import ISTIO_NAMESPACE, KubeApi
+from lab.istio.istiod.kube import ISTIO_NAMESPACE, KubeApi, KubeError
 from lab.istio.istiod.server import Istiod, loopback_socket
 
 _NEEDED_CRDS = ('workloadgroups.networking.istio.io', 'workloadentries.networking.istio.io',
                 'peerauthentications.security.istio.io')
+_ESTABLISHED_TIMEOUT = 30
 
 
 def kube_api(kube):
-    """A KubeApi with the admin token of a running_kube_api handle."""
+    """A KubeApi with the admin token of a control plane (anything with ``url``, ``ca_path``, ``token``)."""
     return KubeApi(kube.url, kube.ca_path, kube.token)
 
 
@@ -93,7 +97,9 @@ def install_for_istiod(kube, ca_directory, cluster_id='cluster1', trust_domain='
         for crd in crds.istio_crds():
             if crd['metadata']['name'] in _NEEDED_CRDS and crd['metadata']['name'] not in existing:
                 api.create('/apis/apiextensions.k8s.io/v1/customresourcedefinitions', crd)
-        api.create('/api/v1/namespaces', {'metadata': {'name': ISTIO_NAMESPACE}})
+        _wait_established(api, _NEEDED_CRDS)
+        if api.get('/api/v1/namespaces/%s' % ISTIO_NAMESPACE) is None:
+            api.create('/api/v1/namespaces', {'metadata': {'name': ISTIO_NAMESPACE}})
         paths = plug_in_ca_files(ca_directory, cluster_id)
         data = {}
         for name, path in paths.items():
@@ -115,3 +121,20 @@ def install_for_istiod(kube, ca_directory, cluster_id='cluster1', trust_domain='
     finally:
         api.close()
     return paths
+
+
+def _wait_established(api, names, timeout=_ESTABLISHED_TIMEOUT):
+    """Return once the API server serves the CRDs ``names`` (condition Established), as kubectl wait would."""
+    deadline = time.monotonic() + timeout
+    while True:
+        waiting = []
+        for name in names:
+            crd = api.get('/apis/apiextensions.k8s.io/v1/customresourcedefinitions/' + name) or {}
+            conditions = (crd.get('status') or {}).get('conditions') or []
+            if not any(c.get('type') == 'Established' and c.get('status') == 'True' for c in conditions):
+                waiting.append(name)
+        if not waiting:
+            return
+        if time.monotonic() >= deadline:
+            raise KubeError(504, 'CRDs not Established within %d s: %s' % (timeout, ', '.join(waiting)))
+        time.sleep(0.1)

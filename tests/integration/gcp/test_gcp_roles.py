@@ -54,7 +54,7 @@ def role_vars(tmp_path, **overrides):
     result = {
         'gke_cluster_project': PROJECT, 'gke_cluster_auth_kind': 'serviceaccount',
         'gke_cluster_kubeconfig': str(tmp_path / 'kubeconfig'),
-        # No Kubernetes API behind the recording backend: the binding is for the lab with lab.kube.
+        # No Kubernetes API behind the recording backend: the binding is for the lab's real control plane.
         'gke_cluster_admin_binding': False,
         'gce_vm_project': PROJECT, 'gce_vm_auth_kind': 'serviceaccount', 'gce_vm_ssh_address': 'internal',
         # No VM boots behind the recording backend: nothing answers SSH.

@@ -1,7 +1,7 @@
 """module_utils/kube.py: connection options, and what the helpers send over the wire.
 
 A small loopback HTTP server plays just enough of an API server (discovery, one ConfigMap resource) to record
-the requests; the Kubernetes stand-in in lab/kube is what the integration tests use.
+the requests; the integration tests use the lab's real control plane (lab.kubernetes).
 """
 
 import json
