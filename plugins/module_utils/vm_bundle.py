@@ -154,7 +154,6 @@ def proxy_config(inputs):
         'POD_NAMESPACE': inputs.namespace,
         'SERVICE_ACCOUNT': inputs.service_account,
         'TRUST_DOMAIN': inputs.mesh_config.get('trustDomain', ''),
-        'IDENTITY_PATH_PREFIX': inputs.mesh_config.get('identityPathPrefix', ''),
         'ISTIO_META_CLUSTER_ID': inputs.cluster_id,
         'ISTIO_META_MESH_ID': config.get('meshId', ''),
         'ISTIO_META_NETWORK': template.get('network', ''),

@@ -49,7 +49,6 @@ def test_cluster_env_for_a_plain_group_is_sorted_and_quoted():
     assert files['cluster.env'] == '\n'.join([
         "CANONICAL_REVISION='v1'",
         "CANONICAL_SERVICE='productcatalogservice'",
-        "IDENTITY_PATH_PREFIX=''",
         "ISTIO_INBOUND_PORTS='3550'",
         "ISTIO_LOCAL_EXCLUDE_PORTS='22,15090,15021,15020'",
         "ISTIO_METAJSON_LABELS='%s'" % labels,
@@ -106,7 +105,6 @@ def test_mesh_yaml_not_revisioned_has_no_discovery_address_or_ca_addr():
         '  proxyMetadata:\n'
         '    CANONICAL_REVISION: latest\n'
         '    CANONICAL_SERVICE: foo\n'
-        '    IDENTITY_PATH_PREFIX: ""\n'
         '    ISTIO_META_CLUSTER_ID: west\n'
         '    ISTIO_META_DNS_CAPTURE: "true"\n'
         '    ISTIO_META_MESH_ID: ""\n'
