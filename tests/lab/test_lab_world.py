@@ -1,4 +1,5 @@
-"""The assembled lab: a GKE cluster made through the API is a Kubernetes API the caller's Google token opens, with its
+"""The assembled lab: a GKE cluster made through the API is a real control plane that the caller's Google token opens
+once the cluster-admin binding is made, with its
 LoadBalancer addresses on the VPC; an instance is a VM reachable over SSH; Istio's release downloads from its real URL;
 stopping the lab leaves nothing behind."""
 
@@ -58,12 +59,23 @@ def test_cluster_is_a_kubernetes_api_opened_by_the_google_token(world, tmp_path,
     created = session.post(CONTAINER + 'locations/us-west2-a/clusters', json={'cluster': {
         'name': 'west', 'initialNodeCount': 1, 'ipAllocationPolicy': {'useIpAliases': True}}})
     assert created.status_code == 200, created.text
-    assert 'error' not in wait_done(session, created.json(), timeout=60)
+    # A real control plane starts inside the operation: allow for a busy machine.
+    assert 'error' not in wait_done(session, created.json(), timeout=180)
     cluster = session.get(CONTAINER + 'locations/us-west2-a/clusters/west').json()
     assert (cluster['endpoint'], cluster['clusterIpv4Cidr']) == ('127.0.10.1', '10.4.0.0/14')
 
     credentials.refresh(Request())
     kubectl = Kubectl(_kubeconfig(tmp_path / 'kubeconfig', cluster, credentials.token), tmp_path)
+    # The token is the account's (authenticated), but only the binding GKE's IAM lets it make opens the cluster.
+    refused = kubectl.run('get', 'namespaces', '-o', 'name', check=False)
+    assert refused.returncode != 0 and 'cannot list resource "namespaces"' in refused.stderr, refused.stderr
+    binding = {'apiVersion': 'rbac.authorization.k8s.io/v1', 'kind': 'ClusterRoleBinding',
+               'metadata': {'name': 'cluster-admin-binding'},
+               'roleRef': {'apiGroup': 'rbac.authorization.k8s.io', 'kind': 'ClusterRole', 'name': 'cluster-admin'},
+               'subjects': [{'apiGroup': 'rbac.authorization.k8s.io', 'kind': 'User',
+                             'name': credentials.service_account_email}]}
+    bound = kubectl.run('create', '-f', '-', stdin=json.dumps(binding), check=False)
+    assert bound.returncode == 0, bound.stderr
     listed = kubectl.run('get', 'namespaces', '-o', 'name', check=False)
     assert listed.returncode == 0, listed.stderr
     assert 'namespace/default' in listed.stdout.split()
