@@ -1,8 +1,9 @@
 """The Google APIs stand-in as one HTTPS server for oauth2, compute, www and container ``.googleapis.com``.
 
 Per request, in the order Google's front end works: route (404/405), bearer token and scopes (401/403), quota
-faults (429/503, if injected), path and query parameters (400), project access (403), JSON body against the
-method's request schema (400), then the method itself; its answer is checked against the response schema.
+faults (429/503 and compute's 403 rateLimitExceeded, if injected), path and query parameters (400), project access
+(403), JSON body against the method's request schema (400), then the method itself; its answer is checked against
+the response schema.
 """
 
 import http.server
@@ -17,6 +18,7 @@ from lab.gcp.container import ContainerApi
 from lab.gcp import discovery
 from lab.gcp.errors import ApiError, invalid
 from lab.gcp.operations import OperationQueue, Settings
+from lab.gcp.quotas import Quotas
 from lab.gcp.schema import ResponseSchemaError
 from lab.internet.tls import TLSServer
 
@@ -42,8 +44,11 @@ class GcpStandIn:
         self.settings = settings or Settings()
         self.authority = TokenAuthority()
         self.operations = OperationQueue(self.settings)
-        self.compute = ComputeApi(self.operations, vm_backend)
-        self.container = ContainerApi(self.operations, cluster_backend)
+        # One set of regional quotas: GKE's nodes count against the project's Compute Engine quotas.
+        self.quotas = Quotas(self.settings)
+        self.compute = ComputeApi(self.operations, vm_backend, self.quotas)
+        self.container = ContainerApi(self.operations, cluster_backend, self.quotas)
+        self.compute.instance_group_manager = self.container.instance_group_manager
         compute = _Api(discovery.load('compute.v1'), self.compute, 'compute')
         self._apis = {
             'compute.googleapis.com': compute,
@@ -64,11 +69,18 @@ class GcpStandIn:
         self.tls.stop()
         self.operations.stop()
 
-    def token(self, form):
+    def token(self, form, authorization=None):
         try:
-            return 200, self.authority.exchange(form)
+            return 200, self.authority.exchange(form, authorization)
         except TokenError as error:
-            return 400, error.body()
+            return error.status, error.body()
+
+    def tokeninfo(self, values):
+        """``https://oauth2.googleapis.com/tokeninfo``: ``values`` are the query and form parameters."""
+        try:
+            return 200, self.authority.tokeninfo(values.get('access_token'))
+        except TokenError as error:
+            return error.status, error.body()
 
     def call(self, host, http_method, url, headers, body_bytes):
         """Run one API request; returns (status, JSON body, extra headers)."""
@@ -141,11 +153,15 @@ class _Handler(http.server.BaseHTTPRequestHandler):
         host = (self.headers.get('Host') or '').split(':')[0].lower()
         body = self._body()
         if host == 'oauth2.googleapis.com':
-            if self.command != 'POST' or urllib.parse.urlsplit(self.path).path != '/token':
-                self._send(404, {'error': 'not_found', 'error_description': 'Not found: %s %s' % (self.command, self.path)})
-                return
+            parsed = urllib.parse.urlsplit(self.path)
             form = {key: values[0] for key, values in urllib.parse.parse_qs(body.decode('utf-8', 'replace')).items()}
-            self._send(*stand_in.token(form))
+            if self.command == 'POST' and parsed.path == '/token':
+                self._send(*stand_in.token(form, self.headers.get('Authorization')))
+            elif self.command in ('GET', 'POST') and parsed.path == '/tokeninfo':
+                query = {key: values[0] for key, values in urllib.parse.parse_qs(parsed.query).items()}
+                self._send(*stand_in.tokeninfo(dict(form, **query)))
+            else:
+                self._send(404, {'error': 'not_found', 'error_description': 'Not found: %s %s' % (self.command, self.path)})
             return
         self._send(*stand_in.call(host, self.command, self.path, self.headers, body))
 

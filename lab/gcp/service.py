@@ -1,8 +1,8 @@
 """Start the lab internet and the GCP stand-in together, with the files clients need, in a lab state directory.
 
 ``start()`` is what the lab daemon (lab.world) calls. Layout under ``state_dir``: ``pki/`` (lab CA),
-``gcp/<project>-sa.json`` (service account key, 0600), ``gcloud/`` (CLOUDSDK_CONFIG), ``lab.env`` (``export``
-lines: proxy, CA, gcloud config).
+``gcp/<project>-sa.json`` (service account key, 0600), ``gcloud/`` (CLOUDSDK_CONFIG, holding the lab user's
+``application_default_credentials.json``), ``lab.env`` (``export`` lines: proxy, CA, gcloud config).
 """
 
 import os
@@ -14,6 +14,9 @@ from lab.internet.client import client_env, write_env_file, write_gcloud_config
 from lab.internet.proxy import ConnectProxy
 from lab.internet.registry import HostRegistry
 from lab.pki import LabCA
+
+# The lab's user account (a Google account, not a service account).
+LAB_USER = 'lab-user@example.com'
 
 
 class LabGcp:
@@ -32,6 +35,10 @@ class LabGcp:
         self.account = self.gcp.authority.create_key_file(self.key_file, project)
         self.gcloud_config = write_gcloud_config(os.path.join(state_dir, 'gcloud'), self.proxy.address, self.proxy.port,
                                                  self.ca.cert_path, project=project)
+        # A user who ran `gcloud auth application-default login`: the authorized_user file where gcloud leaves it
+        # ($CLOUDSDK_CONFIG/application_default_credentials.json), for GCP_AUTH_KIND=application.
+        self.user_credentials_file = os.path.join(self.gcloud_config, 'application_default_credentials.json')
+        self.user_account = self.gcp.authority.create_user_credentials(self.user_credentials_file, LAB_USER, project)
         self.env = client_env(self.proxy.url, self.ca.cert_path, self.gcloud_config)
         self.env_file = os.path.join(state_dir, 'lab.env')
         write_env_file(self.env_file, self.env)
