@@ -200,8 +200,8 @@ class ControlPlane:
             if check():
                 return
             if time.monotonic() >= deadline:
-                raise ControlPlaneError('%s: %s not within %d s:\n%s' % (program.name, what, timeout,
-                                                                        program.log_tail()))
+                raise ControlPlaneError('%s: %s not within %d s:\n%s' % (
+                    program.name, what, timeout, program.log_tail()))
             time.sleep(delay)
             delay = min(delay * 1.5, 0.5)
 
@@ -257,12 +257,12 @@ class ControlPlane:
             '--cert-dir', os.path.join(self.pki_dir, 'generated'), '--v', '1',
         ]
         if self.token_webhook:
-            argv += ['--authentication-token-webhook-config-file', self._webhook_config('token-webhook',
-                                                                                         self.token_webhook),
+            argv += ['--authentication-token-webhook-config-file',
+                     self._webhook_config('token-webhook', self.token_webhook),
                      '--authentication-token-webhook-version', 'v1']
         if self.authorization_webhook:
-            argv += ['--authorization-webhook-config-file', self._webhook_config('authorization-webhook',
-                                                                                 self.authorization_webhook),
+            argv += ['--authorization-webhook-config-file',
+                     self._webhook_config('authorization-webhook', self.authorization_webhook),
                      '--authorization-webhook-version', 'v1']
         # A Unix socket path has at most 107 bytes, more than a test's state directory may leave; the name carries
         # the prefix so that cleanup(prefix) finds it after a crash.

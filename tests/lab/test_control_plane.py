@@ -185,14 +185,15 @@ def test_server_side_apply_refuses_an_unknown_field_and_the_collection_says_whic
 def test_a_webhook_call_into_the_cluster_never_leaves_this_machine(kubectl, cluster):
     """A failing-closed admission webhook behind a Service: the API server dials it through the lab's egress,
     which has no network to reach, so the request is refused at once instead of routed off the host."""
-    kubectl.run('apply', '-f', '-', stdin=json.dumps({'apiVersion': 'admissionregistration.k8s.io/v1', 'kind': 'ValidatingWebhookConfiguration',
-                   'metadata': {'name': 'closed'},
-                   'webhooks': [{'name': 'closed.lab.example', 'admissionReviewVersions': ['v1'],
-                                 'sideEffects': 'None', 'failurePolicy': 'Fail', 'timeoutSeconds': 5,
-                                 'clientConfig': {'service': {'name': 'nowhere', 'namespace': 'default'}},
-                                 'rules': [{'operations': ['CREATE'], 'apiGroups': [''], 'apiVersions': ['v1'],
-                                            'resources': ['configmaps']}],
-                                 'namespaceSelector': {'matchLabels': {'webhook': 'closed'}}}]}))
+    webhook = {'apiVersion': 'admissionregistration.k8s.io/v1', 'kind': 'ValidatingWebhookConfiguration',
+               'metadata': {'name': 'closed'},
+               'webhooks': [{'name': 'closed.lab.example', 'admissionReviewVersions': ['v1'], 'sideEffects': 'None',
+                             'failurePolicy': 'Fail', 'timeoutSeconds': 5,
+                             'clientConfig': {'service': {'name': 'nowhere', 'namespace': 'default'}},
+                             'rules': [{'operations': ['CREATE'], 'apiGroups': [''], 'apiVersions': ['v1'],
+                                        'resources': ['configmaps']}],
+                             'namespaceSelector': {'matchLabels': {'webhook': 'closed'}}}]}
+    kubectl.run('apply', '-f', '-', stdin=json.dumps(webhook))
     kubectl.run('create', 'namespace', 'guarded')
     kubectl.run('label', 'namespace', 'guarded', 'webhook=closed')
     refused = kubectl.run('-n', 'guarded', 'create', 'configmap', 'c', check=False)
