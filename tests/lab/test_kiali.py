@@ -1,5 +1,7 @@
-"""The kiali role through real ansible-playbook, against the Kubernetes API stand-in, read back with the kubernetes
-client. The stand-in runs no pods: this shows the objects and their rollout, not a working Kiali."""
+"""The kiali role through real ansible-playbook, against a real control plane (conftest's ``kube``, one a test:
+each needs a cluster without Istio's namespace, and the role's ClusterRoles are cluster-wide), read back with the
+kubernetes client. KWOK's node runs the pods as Ready with nothing in them: this shows the objects and their
+rollout, not a working Kiali."""
 
 import base64
 import json
@@ -102,5 +104,6 @@ def test_refused_without_istio_and_with_an_unpinned_version(kiali, api):
     unpinned = kiali(expect_failure=True, version='latest')
     assert 'kiali_version (latest) and kiali_prometheus_version (v3.10.0) must be release tags' in \
         unpinned.task(ROLE + 'Check the versions, namespace and timeout')['msg']
-    assert _get(api, 'apps/v1', 'Deployment', 'kiali') is None and _get(api, 'v1', 'Secret', 'kiali-signing-key') is None
+    assert _get(api, 'apps/v1', 'Deployment', 'kiali') is None
+    assert _get(api, 'v1', 'Secret', 'kiali-signing-key') is None
     assert unpinned.changed() == 0

@@ -1,12 +1,21 @@
-"""The online_boutique role through real ansible-playbook, against the Kubernetes API stand-in with Istio's CRDs
-(their schemas enforced), read back with the kubernetes client."""
+"""The online_boutique role through real ansible-playbook, against a real control plane (lab.kubernetes.testing)
+with Istio's CRDs (their schemas enforced), read back with the kubernetes client.
+
+The tests that need Istio's CRDs share one control plane (module scope: one start, not one a test); each works in a
+namespace of its own, but for default, which the first test deploys to and the refused runs must leave alone. The
+rollout is real: KWOK's node runs the pods (as Ready, with nothing in them), and a cluster without nodes
+(``nodes=()``) never schedules one, so its Deployments never become Available until a node is added."""
+
+import threading
+import time
 
 import pytest
+from kubernetes import config, dynamic
 from kubernetes.dynamic.exceptions import NotFoundError
 
 from ansible_collections.meshbridge.istio_vm.plugins.module_utils.workload_group import VmWorkload
 from lab.istio.crds import istio_crds
-from lab.kube.testing import running_kube_api
+from lab.kubernetes.testing import running_control_plane
 
 REGISTRY = 'us-central1-docker.pkg.dev/google-samples/microservices-demo'
 OURS = 'app.kubernetes.io/managed-by=meshbridge.istio_vm.online_boutique'
@@ -23,23 +32,63 @@ PLAY = '''
 '''
 
 
-@pytest.fixture
-def istio_api(api):
-    crds = api.resources.get(api_version='apiextensions.k8s.io/v1', kind='CustomResourceDefinition')
-    for crd in istio_crds():
-        crds.create(crd)
-    api.resources.invalidate_cache()
-    return api
+CRDS = '/apis/apiextensions.k8s.io/v1/customresourcedefinitions'
+ESTABLISHED_TIMEOUT = 30
+NODE_DELAY = 10                 # s after the role ended without waiting: the cluster gets its first node
+
+
+def _wait_established(plane, names, timeout=ESTABLISHED_TIMEOUT):
+    """Return once the API server serves the CRDs ``names`` (condition Established), as kubectl wait would."""
+    deadline = time.monotonic() + timeout
+    while True:
+        waiting = []
+        for name in names:
+            status, crd = plane.api('GET', CRDS + '/' + name)
+            conditions = ((crd if status == 200 else {}).get('status') or {}).get('conditions') or []
+            if not any(c.get('type') == 'Established' and c.get('status') == 'True' for c in conditions):
+                waiting.append(name)
+        if not waiting:
+            return
+        assert time.monotonic() < deadline, 'CRDs not Established within %d s: %s' % (timeout, ', '.join(waiting))
+        time.sleep(0.1)
+
+
+@pytest.fixture(scope='module')
+def istio_cluster(tmp_path_factory):
+    """A control plane of this module's, one node, with Istio's CRDs Established."""
+    with running_control_plane(tmp_path_factory.mktemp('kube')) as plane:
+        for crd in istio_crds():
+            status, answer = plane.api('POST', CRDS, crd)
+            assert status == 201, (crd['metadata']['name'], status, answer)
+        _wait_established(plane, [crd['metadata']['name'] for crd in istio_crds()])
+        yield plane
 
 
 @pytest.fixture
-def boutique(run_playbook, kube):
+def istio_api(istio_cluster):
+    """The kubernetes client's DynamicClient on the cluster with Istio's CRDs (context ``lab``)."""
+    return dynamic.DynamicClient(config.new_client_from_config(config_file=istio_cluster.kubeconfig, context='lab'))
+
+
+def _runner(run_playbook, kubeconfig):
     def run(check=False, diff=False, expect_failure=False, **variables):
-        extra = {'online_boutique_kubeconfig': kube.kubeconfig, 'online_boutique_context': 'lab',
+        extra = {'online_boutique_kubeconfig': kubeconfig, 'online_boutique_context': 'lab',
                  'online_boutique_wait_timeout': 30}
         extra.update(('online_boutique_' + key, value) for key, value in variables.items())
         return run_playbook(PLAY, extra_vars=extra, check=check, diff=diff, expect_failure=expect_failure)
     return run
+
+
+@pytest.fixture
+def boutique(run_playbook, istio_cluster):
+    """The role on the module's cluster with Istio's CRDs."""
+    return _runner(run_playbook, istio_cluster.kubeconfig)
+
+
+@pytest.fixture
+def bare_boutique(run_playbook, kube):
+    """The role on a cluster of the test's own, without Istio (conftest's ``kube``; ``api`` reads it)."""
+    return _runner(run_playbook, kube.kubeconfig)
 
 
 def _get(api, kind, name, namespace='default', api_version='v1'):
@@ -105,7 +154,8 @@ def test_deploys_minus_the_vm_services_idempotently_prunes_and_removes(boutique,
     assert redis['spec']['template']['spec']['volumes'] == [{'name': 'redis-data', 'emptyDir': {}}]
     assert _container(redis)['securityContext']['readOnlyRootFilesystem'] is True
 
-    ports = {name: _get(api, 'Service', name)['spec']['ports'][0] for name in ('frontend', 'emailservice', 'redis-cart')}
+    ports = {name: _get(api, 'Service', name)['spec']['ports'][0]
+             for name in ('frontend', 'emailservice', 'redis-cart')}
     assert (ports['frontend']['name'], ports['frontend']['port'], ports['frontend']['targetPort']) == ('http', 80, 8080)
     assert (ports['emailservice']['name'], ports['emailservice']['port'], ports['emailservice']['targetPort']) == \
         ('grpc', 5000, 8080)
@@ -119,7 +169,8 @@ def test_deploys_minus_the_vm_services_idempotently_prunes_and_removes(boutique,
     # The server prunes fields its CRD schema does not know: what it stored is what the role sent.
     gateway = _get(api, 'Gateway', 'frontend-gateway', api_version='networking.istio.io/v1')
     assert gateway['spec'] == {'selector': {'istio': 'ingressgateway'},
-                               'servers': [{'port': {'number': 80, 'name': 'http', 'protocol': 'HTTP'}, 'hosts': ['*']}]}
+                               'servers': [{'port': {'number': 80, 'name': 'http', 'protocol': 'HTTP'},
+                                            'hosts': ['*']}]}
     ingress = _get(api, 'VirtualService', 'frontend-ingress', api_version='networking.istio.io/v1')
     assert ingress['spec'] == {'hosts': ['*'], 'gateways': ['frontend-gateway'],
                                'http': [{'route': [{'destination': {'host': 'frontend', 'port': {'number': 80}}}]}]}
@@ -207,18 +258,20 @@ def test_bad_input_is_refused_before_anything_changes(boutique, istio_api, varia
     assert failed.changed() == 0
     assert message in failed.report['plays'][0]['tasks'][-1]['hosts']['localhost']['msg']
     assert _names(istio_api, 'Deployment', api_version='apps/v1', selector='') == set()
-    assert 'istio-injection' not in (_get(istio_api, 'Namespace', 'default', namespace=None)['metadata'].get('labels') or {})
+    labels = _get(istio_api, 'Namespace', 'default', namespace=None)['metadata'].get('labels') or {}
+    assert 'istio-injection' not in labels
 
 
-def test_ingress_without_istio_is_refused_before_anything_changes(boutique, api):
-    failed = boutique(expect_failure=True)
+def test_ingress_without_istio_is_refused_before_anything_changes(bare_boutique, api):
+    failed = bare_boutique(expect_failure=True)
     assert 'no gateways.networking.istio.io CRD: install Istio first' in \
         failed.task(ROLE + "Check Istio's CRDs are installed before the ingress needs them")['msg']
     assert 'istio-injection' not in (_get(api, 'Namespace', 'default', namespace=None)['metadata'].get('labels') or {})
 
 
 def test_the_wait_is_bounded_and_names_what_is_not_ready(run_playbook, tmp_path):
-    with running_kube_api(tmp_path / 'slow-kube', deployment_ready_seconds=600) as slow:
+    # No node: the scheduler places no pod, so no Deployment ever becomes Available.
+    with running_control_plane(tmp_path / 'slow-kube', nodes=()) as slow:
         failed = run_playbook(PLAY, expect_failure=True, extra_vars={
             'online_boutique_kubeconfig': slow.kubeconfig, 'online_boutique_ingress': False,
             'online_boutique_vm_services': ['productcatalogservice'], 'online_boutique_wait_timeout': 3})
@@ -227,22 +280,48 @@ def test_the_wait_is_bounded_and_names_what_is_not_ready(run_playbook, tmp_path)
     assert 'productcatalogservice' not in message and 'raise online_boutique_wait_timeout' in message
 
 
+class _Later(threading.Thread):
+    """Call ``action`` after ``delay`` s in a thread; ``join()`` re-raises what it raised."""
+
+    def __init__(self, delay, action):
+        super().__init__(daemon=True)
+        self.delay, self.action, self.error = delay, action, None
+
+    def run(self):
+        try:
+            time.sleep(self.delay)
+            self.action()
+        except BaseException as error:  # re-raised by join()
+            self.error = error
+
+    def join(self, timeout=None):
+        super().join(timeout)
+        if self.error is not None:
+            raise self.error
+
+
 def test_without_the_wait_the_role_ends_at_once_and_the_wait_entry_point_waits(run_playbook, tmp_path):
-    with running_kube_api(tmp_path / 'slow-kube', deployment_ready_seconds=20) as slow:
+    # No node until NODE_DELAY s after the role has ended: only then can the Deployments roll out.
+    with running_control_plane(tmp_path / 'slow-kube', nodes=()) as slow:
         settings = {'online_boutique_kubeconfig': slow.kubeconfig, 'online_boutique_ingress': False,
                     'online_boutique_wait_timeout': 60}
         applied = run_playbook(PLAY, extra_vars=dict(settings, online_boutique_wait=False))
-        assert applied.changed() > 0
-        with pytest.raises(AssertionError, match='no task named'):
-            applied.task(ROLE + 'Wait until every Deployment has rolled out')
-        waited = run_playbook('''
-            - hosts: localhost
-              gather_facts: false
-              tasks:
-                - name: Wait for the rollout
-                  ansible.builtin.include_role:
-                    name: meshbridge.istio_vm.online_boutique
-                    tasks_from: wait
-        ''', extra_vars=settings)
+        node = _Later(NODE_DELAY, lambda: slow.add_node('n2'))
+        node.start()
+        try:
+            assert applied.changed() > 0
+            with pytest.raises(AssertionError, match='no task named'):
+                applied.task(ROLE + 'Wait until every Deployment has rolled out')
+            waited = run_playbook('''
+                - hosts: localhost
+                  gather_facts: false
+                  tasks:
+                    - name: Wait for the rollout
+                      ansible.builtin.include_role:
+                        name: meshbridge.istio_vm.online_boutique
+                        tasks_from: wait
+            ''', extra_vars=settings)
+        finally:
+            node.join()
     polls = waited.task(ROLE + 'Wait until every Deployment has rolled out')['attempts']
     assert polls > 1, 'the Deployments became Available only after the role had ended'
