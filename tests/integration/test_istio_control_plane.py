@@ -1,6 +1,7 @@
-"""The istio_control_plane role through real ansible-playbook against the Kubernetes stand-in, with the lab's
-istioctl release served from loopback: the plug-in CA secret checked with openssl, mesh-wide STRICT mTLS with
-kubectl, idempotence and check mode."""
+"""The istio_control_plane role through real ansible-playbook against a real control plane (its Deployments become
+Available through kube-controller-manager and KWOK), with the lab's istioctl release served from loopback: the
+plug-in CA secret checked with openssl, mesh-wide STRICT mTLS with kubectl, idempotence and check mode. The test that
+installs gets a cluster of its own; those where nothing may change share one that stays empty."""
 
 import base64
 import os
@@ -10,10 +11,11 @@ import subprocess
 import pytest
 
 from lab.istio.testing import serving_releases
-from lab.kube.testing import running_kube_api
+from lab.kubernetes.testing import running_control_plane
 from tests.support.kubectl import Kubectl
 
 VERSION = '1.24.2'
+LB_RANGE = '10.168.8.0/24'
 ROLE = 'meshbridge.istio_vm.istio_control_plane : '
 CACERTS_KEYS = ['ca-cert.pem', 'ca-key.pem', 'cert-chain.pem', 'root-cert.pem']
 
@@ -32,11 +34,24 @@ PLAY = '''
 '''
 
 
+@pytest.fixture(scope='module')
+def release_url(tmp_path_factory):
+    with serving_releases(tmp_path_factory.mktemp('releases'), [VERSION]) as url:
+        yield url
+
+
+@pytest.fixture(scope='module')
+def empty_cluster(tmp_path_factory):
+    """A cluster shared by the tests in which nothing may change: it stays without Istio."""
+    with running_control_plane(tmp_path_factory.mktemp('empty-kube'), lb_range=LB_RANGE) as kube:
+        yield kube
+
+
 @pytest.fixture
-def cluster(tmp_path):
-    with running_kube_api(tmp_path / 'kube', deployment_ready_seconds=0.2) as kube:
-        with serving_releases(tmp_path / 'releases', [VERSION]) as release_url:
-            yield kube, release_url
+def cluster(tmp_path, release_url):
+    """A cluster of the test's own, to install in."""
+    with running_control_plane(tmp_path / 'kube', lb_range=LB_RANGE) as kube:
+        yield kube, release_url
 
 
 @pytest.fixture
@@ -47,9 +62,16 @@ def kubectl(cluster, tmp_path):
 
 
 @pytest.fixture
-def control_plane(cluster, run_playbook, tmp_path):
-    kube, release_url = cluster
+def empty_kubectl(empty_cluster, tmp_path):
+    """kubectl on the shared empty cluster; checks that it is still empty before the test."""
+    home = tmp_path / 'empty-kubectl-home'
+    home.mkdir()
+    kubectl = Kubectl(empty_cluster.kubeconfig, home)
+    assert kubectl.missing('namespace', 'istio-system', 'default'), 'an earlier test left Istio in the shared cluster'
+    return kubectl
 
+
+def _runner(kube, release_url, run_playbook, tmp_path):
     def run(check=False, expect_failure=False, **overrides):
         variables = {
             'istio_control_plane_kubeconfig': kube.kubeconfig, 'istio_control_plane_context': 'lab',
@@ -62,6 +84,17 @@ def control_plane(cluster, run_playbook, tmp_path):
         variables.update(overrides)
         return run_playbook(PLAY, extra_vars=variables, check=check, expect_failure=expect_failure)
     return run
+
+
+@pytest.fixture
+def control_plane(cluster, run_playbook, tmp_path):
+    return _runner(cluster[0], cluster[1], run_playbook, tmp_path)
+
+
+@pytest.fixture
+def empty_control_plane(empty_cluster, release_url, run_playbook, tmp_path):
+    """The role on the shared empty cluster, for runs that must change nothing."""
+    return _runner(empty_cluster, release_url, run_playbook, tmp_path)
 
 
 def _openssl(*args):
@@ -117,11 +150,11 @@ def test_control_plane_with_plugin_ca_and_strict_mtls(control_plane, kubectl, tm
         {'mtls': {'mode': 'PERMISSIVE'}}
 
 
-def test_check_mode_on_a_fresh_cluster_creates_nothing(control_plane, kubectl, tmp_path):
-    predicted = control_plane(check=True)
+def test_check_mode_on_a_fresh_cluster_creates_nothing(empty_control_plane, empty_kubectl, tmp_path):
+    predicted = empty_control_plane(check=True)
     assert predicted.changed() > 0
     assert predicted.task(ROLE + 'Ensure Istio runs with istiod exposed to VMs, version %s' % VERSION)['changed'] is True
-    assert kubectl.missing('namespace', 'istio-system', 'default')
+    assert empty_kubectl.missing('namespace', 'istio-system', 'default')
     assert not os.path.exists(tmp_path / 'mesh-ca' / 'root' / 'root-key.pem')
 
 
@@ -131,9 +164,10 @@ def test_check_mode_on_a_fresh_cluster_creates_nothing(control_plane, kubectl, t
     ({'istio_control_plane_trust_domain': 'Cluster.Local'}, 'istio_control_plane_trust_domain (Cluster.Local) must be'),
     ({'istio_control_plane_mtls_mode': 'DISABLE'}, 'istio_control_plane_mtls_mode'),
 ])
-def test_bad_settings_are_refused_before_anything_changes(control_plane, kubectl, tmp_path, overrides, message):
-    failed = control_plane(expect_failure=True, **overrides)
+def test_bad_settings_are_refused_before_anything_changes(empty_control_plane, empty_kubectl, tmp_path, overrides,
+                                                          message):
+    failed = empty_control_plane(expect_failure=True, **overrides)
     assert failed.failed() == 1
     assert message in str(failed.report)
     assert not os.path.exists(tmp_path / 'mesh-ca')
-    assert kubectl.missing('namespace', 'istio-system', 'default')
+    assert empty_kubectl.missing('namespace', 'istio-system', 'default')

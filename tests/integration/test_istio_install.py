@@ -1,5 +1,8 @@
-"""meshbridge.istio_vm.istio_install through real ansible-playbook, against the Kubernetes stand-in, with the
-stand-in istioctl release served from a loopback HTTP server; results checked with the real kubectl."""
+"""meshbridge.istio_vm.istio_install through real ansible-playbook, against a real control plane (kube-apiserver,
+kube-controller-manager and KWOK make the Deployments Available, the lab's controller gives LoadBalancer addresses),
+with the stand-in istioctl release served from a loopback HTTP server; results checked with the real kubectl.
+
+Tests that install get a cluster each; those where nothing may change share one that stays empty."""
 
 import base64
 import json
@@ -11,10 +14,11 @@ import socket
 import pytest
 
 from lab.istio.testing import serving_releases
-from lab.kube.testing import running_kube_api
+from lab.kubernetes.testing import running_control_plane
 from tests.support.kubectl import Kubectl
 
 VERSION = '1.24.2'
+LB_RANGE = '10.168.8.0/24'
 
 PLAY = '''
 - hosts: localhost
@@ -26,26 +30,50 @@ PLAY = '''
 '''
 
 
+@pytest.fixture(scope='module')
+def release_url(tmp_path_factory):
+    """The stand-in release of VERSION, served for the module; ``.requests`` lists the paths asked for."""
+    with serving_releases(tmp_path_factory.mktemp('releases'), [VERSION]) as url:
+        yield url
+
+
+@pytest.fixture(scope='module')
+def empty_cluster(tmp_path_factory):
+    """A cluster shared by the tests in which nothing may change: it stays without Istio."""
+    with running_control_plane(tmp_path_factory.mktemp('empty-kube'), lb_range=LB_RANGE) as kube:
+        yield kube
+
+
 @pytest.fixture
-def lab(tmp_path):
-    with running_kube_api(tmp_path / 'kube', deployment_ready_seconds=0.2) as kube:
-        with serving_releases(tmp_path / 'releases', [VERSION]) as release_url:
-            yield kube, release_url
+def lab(tmp_path, release_url):
+    """A cluster of the test's own, to install in, and the release URL."""
+    with running_control_plane(tmp_path / 'kube', lb_range=LB_RANGE) as kube:
+        yield kube, release_url
+
+
+def _kubectl(kube, tmp_path, name):
+    home = tmp_path / name
+    home.mkdir()
+    return Kubectl(kube.kubeconfig, home).run
 
 
 @pytest.fixture
 def kubectl(lab, tmp_path):
-    """``kubectl(*args, check=True)``: the real kubectl on the stand-in; fails the test when it fails, unless
+    """``kubectl(*args, check=True)``: the real kubectl on the test's cluster; fails the test when it fails, unless
     ``check=False``."""
-    home = tmp_path / 'kubectl-home'
-    home.mkdir()
-    return Kubectl(lab[0].kubeconfig, home).run
+    return _kubectl(lab[0], tmp_path, 'kubectl-home')
 
 
 @pytest.fixture
-def istio(lab, run_playbook, tmp_path):
-    kube, release_url = lab
+def empty_kubectl(empty_cluster, tmp_path):
+    """kubectl on the shared empty cluster; checks that it is still empty before the test."""
+    run = _kubectl(empty_cluster, tmp_path, 'empty-kubectl-home')
+    assert run('get', 'crd', '-o', 'name').stdout.strip() == '', 'an earlier test left Istio in the shared cluster'
+    assert run('get', 'namespace', 'istio-system', check=False).returncode != 0
+    return run
 
+
+def _runner(kube, release_url, run_playbook, tmp_path):
     def run(check=False, diff=False, expect_failure=False, **options):
         args = {'version': VERSION, 'kubeconfig': kube.kubeconfig, 'context': 'lab', 'release_url': release_url,
                 'cache_dir': str(tmp_path / 'cache'), 'mesh_id': 'mesh1', 'cluster_name': 'west',
@@ -55,6 +83,17 @@ def istio(lab, run_playbook, tmp_path):
                               expect_failure=expect_failure)
         return result.task('Istio')
     return run
+
+
+@pytest.fixture
+def istio(lab, run_playbook, tmp_path):
+    return _runner(lab[0], lab[1], run_playbook, tmp_path)
+
+
+@pytest.fixture
+def empty_istio(empty_cluster, release_url, run_playbook, tmp_path):
+    """istio_install on the shared empty cluster, for runs that must change nothing."""
+    return _runner(empty_cluster, release_url, run_playbook, tmp_path)
 
 
 def _mesh(kubectl):
@@ -158,21 +197,22 @@ def _closed_port():
     ({'cache_dir': '/dev/null/istio'}, r'cache_dir /dev/null/istio: cannot keep istioctl 1.24.2 there: .*Not a '
                                        r'directory.*set cache_dir to a directory'),
 ])
-def test_bad_input_is_refused_before_anything_changes(istio, kubectl, options, message):
-    failed = istio(expect_failure=True, **options)
+def test_bad_input_is_refused_before_anything_changes(empty_istio, empty_kubectl, options, message):
+    failed = empty_istio(expect_failure=True, **options)
     assert failed.get('failed') is True
     assert re.search(message, failed['msg']), failed['msg']
-    assert kubectl('get', 'crd', '-o', 'name').stdout.strip() == ''
-    assert kubectl('get', 'namespace', 'istio-system', check=False).returncode != 0
+    assert empty_kubectl('get', 'crd', '-o', 'name').stdout.strip() == ''
+    assert empty_kubectl('get', 'namespace', 'istio-system', check=False).returncode != 0
 
 
-def test_checksum_mismatch_is_refused(istio, kubectl, tmp_path):
-    published = tmp_path / 'releases' / VERSION / ('istio-%s-linux-amd64.tar.gz.sha256' % VERSION)
-    published.write_text('%s  istio-%s-linux-amd64.tar.gz\n' % ('0' * 64, VERSION))
-    failed = istio(expect_failure=True)
+def test_checksum_mismatch_is_refused(empty_istio, empty_kubectl, tmp_path):
+    with serving_releases(tmp_path / 'releases', [VERSION]) as release_url:
+        published = tmp_path / 'releases' / VERSION / ('istio-%s-linux-amd64.tar.gz.sha256' % VERSION)
+        published.write_text('%s  istio-%s-linux-amd64.tar.gz\n' % ('0' * 64, VERSION))
+        failed = empty_istio(expect_failure=True, release_url=release_url)
     assert 'checksum mismatch' in failed['msg'] and 'refusing to use it' in failed['msg']
     assert not os.path.exists(tmp_path / 'cache' / VERSION / 'istioctl')
-    assert kubectl('get', 'crd', '-o', 'name').stdout.strip() == ''
+    assert empty_kubectl('get', 'crd', '-o', 'name').stdout.strip() == ''
 
 
 def test_version_change_upgrades_in_place_and_istioctl_path_must_match(run_playbook, kubectl, lab, tmp_path):
@@ -194,21 +234,21 @@ def test_version_change_upgrades_in_place_and_istioctl_path_must_match(run_playb
     assert image == 'docker.io/istio/pilot:1.24.3'
 
 
-def test_wait_is_bounded_and_names_what_is_not_ready(run_playbook, tmp_path):
-    with running_kube_api(tmp_path / 'slow-kube', deployment_ready_seconds=120) as kube:
-        with serving_releases(tmp_path / 'releases', [VERSION]) as release_url:
-            args = {'version': VERSION, 'kubeconfig': kube.kubeconfig, 'context': 'lab',
-                    'release_url': release_url, 'cache_dir': str(tmp_path / 'cache'), 'wait_timeout': 3}
-            failed = run_playbook(PLAY, expect_failure=True, extra_vars={'istio_args': args}).task('Istio')
+def test_wait_is_bounded_and_names_what_is_not_ready(run_playbook, release_url, tmp_path):
+    # No nodes: no pod is ever scheduled, so no Deployment becomes Available.
+    with running_control_plane(tmp_path / 'slow-kube', lb_range=LB_RANGE, nodes=()) as kube:
+        args = {'version': VERSION, 'kubeconfig': kube.kubeconfig, 'context': 'lab',
+                'release_url': release_url, 'cache_dir': str(tmp_path / 'cache'), 'wait_timeout': 3}
+        failed = run_playbook(PLAY, expect_failure=True, extra_vars={'istio_args': args}).task('Istio')
     assert 'resources not ready after 0m3s' in failed['msg']
     assert 'Deployment/istio-system/istiod' in failed['msg']
 
 
-def test_check_mode_refuses_what_install_would_refuse(istio, kubectl):
-    failed = istio(check=True, expect_failure=True, values={'pilot': {'notAPilotValue': 1}})
+def test_check_mode_refuses_what_install_would_refuse(empty_istio, empty_kubectl):
+    failed = empty_istio(check=True, expect_failure=True, values={'pilot': {'notAPilotValue': 1}})
     assert 'istioctl manifest generate failed (exit 1)' in failed['msg']
     assert 'unknown field "notAPilotValue" in Values.pilot' in failed['msg']
-    assert kubectl('get', 'namespace', 'istio-system', check=False).returncode != 0
+    assert empty_kubectl('get', 'namespace', 'istio-system', check=False).returncode != 0
 
 
 GROUP_PLAY = '''
@@ -239,10 +279,12 @@ GROUP_PLAY = '''
 '''
 
 
-def test_the_group_sets_the_connection_of_its_members_and_no_other_module(run_playbook, lab, tmp_path):
+@pytest.mark.usefixtures('empty_kubectl')
+def test_the_group_sets_the_connection_of_its_members_and_no_other_module(run_playbook, empty_cluster, release_url,
+                                                                          tmp_path):
     """The group's defaults reach every member: cert_issue and kubeconfig_entry, which have no kubeconfig
     option, must not be members, and istio_install must get kubeconfig and context from it."""
-    kube, release_url = lab
+    kube = empty_cluster
     with open(kube.ca_path, 'rb') as handle:
         ca_data = base64.b64encode(handle.read()).decode()
     result = run_playbook(GROUP_PLAY, extra_vars={

@@ -1,9 +1,11 @@
-"""mesh_add_vm through real ansible-playbook against the Kubernetes API stand-in, checked with the real kubectl.
+"""mesh_add_vm through real ansible-playbook against a real control plane, checked with the real kubectl.
 
 Istio is installed by the lab's istioctl (``istioctl install -f``), which creates what a real install creates:
-Istio's CRDs with their schemas (so each object mesh_add_vm writes is validated), istiod's Deployment (whose
-availability makes the stand-in publish ConfigMap istio-ca-root-cert in every namespace, as istiod does), the mesh
-and injector ConfigMaps and the east-west gateway's LoadBalancer Service (whose address the stand-in assigns)."""
+Istio's CRDs with their schemas (so each object mesh_add_vm writes is validated), istiod's Deployment (made Available
+by kube-controller-manager and KWOK), the mesh and injector ConfigMaps and the east-west gateway's LoadBalancer
+Service (whose address the lab's LoadBalancer controller assigns). istiod itself does not run here: the fixture does
+the one thing of its that mesh_add_vm reads, publishing ConfigMap istio-ca-root-cert (the root of the plug-in CA in
+secret istio-system/cacerts) once istiod's Deployment is Available."""
 
 import base64
 import json
@@ -18,13 +20,15 @@ import pytest
 import yaml
 
 from lab.istio import release
-from lab.kube.testing import running_kube_api
+from lab.istio.istiod.testing import plug_in_ca_files
+from lab.kubernetes.testing import running_control_plane, signed_service_account_token
 from tests.support.kubectl import Kubectl as SharedKubectl
 from tests.support.istio import TUTORIAL_ISTIO_OPERATOR
 
 ISTIO_VERSION = '1.24.2'
 NAMESPACE = 'boutique'
 NAMESPACE_YAML = 'apiVersion: v1\nkind: Namespace\nmetadata: {name: %s}\n' % NAMESPACE
+LB_RANGE = '10.168.8.0/24'
 
 
 class Kubectl(SharedKubectl):
@@ -37,23 +41,58 @@ class Kubectl(SharedKubectl):
         return super().missing(kind, name, namespace)
 
 
+def _api(kube, method, path, body=None, expect=(200,)):
+    status, answer = kube.api(method, path, body)
+    assert status in expect, (method, path, status, answer)
+    return answer
+
+
+def _plug_in_ca(kube, directory):
+    """Secret istio-system/cacerts, as the istio_control_plane role makes it before it installs Istio."""
+    data = {}
+    for name, path in plug_in_ca_files(directory).items():
+        with open(path, 'rb') as handle:
+            data[name] = base64.b64encode(handle.read()).decode()
+    _api(kube, 'POST', '/api/v1/namespaces', {'metadata': {'name': 'istio-system'}}, expect=(201,))
+    _api(kube, 'POST', '/api/v1/namespaces/istio-system/secrets',
+         {'metadata': {'name': 'cacerts'}, 'type': 'Opaque', 'data': data}, expect=(201,))
+    return base64.b64decode(data['root-cert.pem']).decode()
+
+
+def _publish_istio_root(kube, namespace, root_pem, timeout=60):
+    """What istiod's namespace controller does once istiod runs: ConfigMap istio-ca-root-cert in the namespace."""
+    deadline = time.monotonic() + timeout
+    while True:
+        istiod = _api(kube, 'GET', '/apis/apps/v1/namespaces/istio-system/deployments/istiod')
+        conditions = (istiod.get('status') or {}).get('conditions') or []
+        if any(c['type'] == 'Available' and c['status'] == 'True' for c in conditions):
+            break
+        assert time.monotonic() < deadline, 'istiod did not become Available: %s' % conditions
+        time.sleep(0.2)
+    _api(kube, 'POST', '/api/v1/namespaces/%s/configmaps' % namespace, {
+        'metadata': {'name': 'istio-ca-root-cert', 'labels': {'istio.io/config': 'true'}},
+        'data': {'root-cert.pem': root_pem}}, expect=(201,))
+
+
 @pytest.fixture(scope='module')
 def cluster(tmp_path_factory):
-    """A stand-in cluster with Istio installed by istioctl, and the application namespace."""
+    """A cluster with Istio installed by istioctl (with a plug-in CA), and the application namespace."""
     release_dir = tmp_path_factory.mktemp('release')
     with tarfile.open(release.build(str(release_dir), ISTIO_VERSION)) as tar:
         tar.extractall(release_dir, filter='data')
     istioctl = str(release_dir / ('istio-%s' % ISTIO_VERSION) / 'bin' / 'istioctl')
     operator_file = release_dir / 'iop.yaml'
     operator_file.write_text(TUTORIAL_ISTIO_OPERATOR)
-    with running_kube_api(tmp_path_factory.mktemp('kube'), deployment_ready_seconds=0.2) as api:
+    with running_control_plane(tmp_path_factory.mktemp('kube'), lb_range=LB_RANGE) as api:
         def install(*args):
             installed = subprocess.run([istioctl, 'install', '-y', '--kubeconfig', api.kubeconfig, '--context', 'lab']
                                        + list(args), capture_output=True, text=True, timeout=300, check=False)
             assert installed.returncode == 0, installed.stdout + installed.stderr
+        root_pem = _plug_in_ca(api, str(tmp_path_factory.mktemp('ca')))
         install('-f', str(operator_file))
         kubectl = Kubectl(api.kubeconfig, tmp_path_factory.mktemp('home'))
         kubectl.run('apply', '-f', '-', stdin=NAMESPACE_YAML)
+        _publish_istio_root(api, NAMESPACE, root_pem)
         kubectl.wait_for('configmap', 'istio-ca-root-cert', NAMESPACE)
         api.kubectl = kubectl
         api.install_istio = install
@@ -173,19 +212,15 @@ def test_legacy_mode_makes_the_tutorial_service_and_service_entry(cluster, run_p
     assert run_playbook(play(cluster, **args)).changed() == 0
 
 
-def _expired_token(namespace, service_account):
-    def part(data):
-        return base64.urlsafe_b64encode(json.dumps(data).encode()).rstrip(b'=').decode()
-    claims = {'sub': 'system:serviceaccount:%s:%s' % (namespace, service_account), 'aud': ['istio-ca'],
-              'exp': int(time.time()) - 60}
-    return '%s.%s.%s' % (part({'alg': 'RS256'}), part(claims), 'c2lnbmF0dXJl')
-
-
 def test_expired_or_renewing_token_is_reissued_and_nothing_else_changes(cluster, run_playbook, bundle_dir):
     run_playbook(play(cluster, **catalog('catalog-token', bundle_dir, token_duration=600)))
     token_path = os.path.join(bundle_dir, 'istio-token')
+    # A token the cluster itself signed for the VM's service account, expired a minute ago.
+    service_account = _api(cluster, 'GET', '/api/v1/namespaces/%s/serviceaccounts/catalog-token' % NAMESPACE)
+    expired = signed_service_account_token(cluster, service_account, ['istio-ca'], -60)
+    assert not token_review(cluster, expired).get('authenticated')
     with open(token_path, 'w', encoding='utf-8') as handle:
-        handle.write(_expired_token(NAMESPACE, 'catalog-token'))
+        handle.write(expired)
 
     result = run_playbook(play(cluster, **catalog('catalog-token', bundle_dir)), diff=True)
     task = result.task('Add the VM')
@@ -343,7 +378,7 @@ def test_a_service_name_taken_by_another_group_or_tool_is_refused(cluster, run_p
 
 
 def test_without_istio_the_module_says_to_install_it(tmp_path, run_playbook):
-    with running_kube_api(tmp_path / 'bare') as bare:
+    with running_control_plane(tmp_path / 'bare') as bare:
         home = tmp_path / 'home'
         home.mkdir()
         Kubectl(bare.kubeconfig, home).run('apply', '-f', '-', stdin=NAMESPACE_YAML)

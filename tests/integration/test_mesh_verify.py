@@ -1,4 +1,4 @@
-"""The mesh_verify role through real ansible-playbook: against the Kubernetes stand-in (Istio's CRDs, a Service and
+"""The mesh_verify role through real ansible-playbook: against a real control plane (Istio's CRDs, a Service and
 the WorkloadEntry istiod would auto-register, created with kubectl) and the lab's productcatalogservice serving mutual
 TLS with a SPIFFE-only certificate from the mesh CA, as a VM's sidecar does. It passes; then each way the mesh can be
 broken fails the check that names it, while the others still run and the report is written."""
@@ -14,7 +14,7 @@ from xml.etree import ElementTree
 import pytest
 
 from lab.istio.crds import istio_crds
-from lab.kube.testing import running_kube_api
+from lab.kubernetes.testing import running_control_plane
 from tests.support.kubectl import Kubectl
 from tests.support.mesh_grpc import MeshCA, serving_catalog_mtls
 
@@ -56,15 +56,28 @@ def catalog_port(mesh, tmp_path_factory):
         yield port
 
 
-@pytest.fixture
-def cluster(tmp_path):
-    with running_kube_api(tmp_path / 'kube', deployment_ready_seconds=0.2) as kube:
-        kubectl = Kubectl(kube.kubeconfig, tmp_path)
+@pytest.fixture(scope='module')
+def module_cluster(tmp_path_factory):
+    """One cluster for the module: Istio's WorkloadEntry and WorkloadGroup CRDs and the Service."""
+    with running_control_plane(tmp_path_factory.mktemp('kube')) as kube:
+        kubectl = Kubectl(kube.kubeconfig, tmp_path_factory.mktemp('home'))
         for crd in istio_crds():
             if crd['spec']['names']['kind'] in ('WorkloadEntry', 'WorkloadGroup'):
                 kubectl.run('apply', '-f', '-', stdin=json.dumps(crd))
+                kubectl.run('wait', '--for=condition=Established', '--timeout=60s', 'crd/' + crd['metadata']['name'])
         kubectl.run('apply', '-f', '-', stdin=json.dumps(SERVICE))
         yield kube, kubectl
+
+
+@pytest.fixture
+def cluster(module_cluster):
+    """The module's cluster as a fresh one is: no WorkloadEntry (an earlier test's is deleted), the Service as made."""
+    kubectl = module_cluster[1]
+    kubectl.run('delete', 'workloadentries.networking.istio.io', '--all', '-n', 'default', '--wait=true')
+    assert kubectl.json('get', 'workloadentries.networking.istio.io', '-n', 'default')['items'] == []
+    service = kubectl.get('service', 'productcatalogservice', 'default')
+    assert (service['spec']['selector'], service['spec']['ports'][0]['port']) == (SERVICE['spec']['selector'], 3550)
+    return module_cluster
 
 
 def _set_health(kubectl, status, message=None):
