@@ -14,7 +14,8 @@ hack/bootstrap.sh
 python -m lab up --time-scale "${MESHBRIDGE_LAB_TIME_SCALE:-0.1}"
 # shellcheck disable=SC1091
 . .lab/lab.env
-# The kubeconfig's gke-gcloud-auth-plugin asks gcloud (the lab's own CLOUDSDK_CONFIG) for the active account's token.
+# For gcloud commands run by hand in the lab (the kubeconfig's gke-gcloud-auth-plugin uses the key file itself, as the
+# GCP modules do, not gcloud's active account).
 gcloud auth activate-service-account --key-file "$GCP_SERVICE_ACCOUNT_FILE" --verbosity=error
 
 started=$(date +%s)

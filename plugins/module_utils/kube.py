@@ -266,6 +266,19 @@ class KubeClient:
             raise KubeError('cannot %s at %s: %s' % (doing, self.host, _api_message(exc)), exc.status, exc.reason) \
                 from None
 
+    def whoami(self):
+        """The user the API server authenticates these credentials as (``status.userInfo`` of a SelfSubjectReview,
+        authentication.k8s.io/v1 since Kubernetes 1.28; what ``kubectl auth whoami`` asks)."""
+        doing = 'ask who the credentials are (SelfSubjectReview)'
+        body = {'apiVersion': 'authentication.k8s.io/v1', 'kind': 'SelfSubjectReview'}
+        try:
+            with _answering(self, doing):
+                reviews = self._served_resource('authentication.k8s.io/v1', 'SelfSubjectReview')
+                return (reviews.create(body=body).to_dict().get('status') or {}).get('userInfo') or {}
+        except ApiException as exc:
+            raise KubeError('cannot %s at %s: %s' % (doing, self.host, _api_message(exc)), exc.status, exc.reason) \
+                from None
+
     def _error(self, verb, exc, api_version, kind, name, namespace):
         return KubeError('cannot %s %s at %s: %s' % (verb, describe(api_version, kind, name, namespace), self.host,
                                                      _api_message(exc)), exc.status, exc.reason)

@@ -71,11 +71,25 @@ def check_certificate_authority_data(value):
                               'CERTIFICATE-----"): give the cluster CA certificate (PEM) base64-encoded')
 
 
-def user_entry(auth, token=None):
+# gke-gcloud-auth-plugin gets gcloud's active account's token unless this flag makes it use Application Default
+# Credentials (`gke-gcloud-auth-plugin --help`: "Output is an ExecCredential filled with application default
+# credentials"), found as google-auth finds them, GOOGLE_APPLICATION_CREDENTIALS first.
+ADC_FLAG = '--use_application_default_credentials'
+ADC_VARIABLE = 'GOOGLE_APPLICATION_CREDENTIALS'
+
+
+def user_entry(auth, token=None, application_default_credentials=False, credentials_file=None):
+    """The kubeconfig user: a static token, or gke-gcloud-auth-plugin as gcloud writes it, optionally with the
+    Application Default Credentials (from ``credentials_file`` when given) instead of gcloud's active account."""
     if auth == 'token':
         return {'token': token}
-    return {'exec': {'apiVersion': EXEC_API_VERSION, 'command': GKE_AUTH_PLUGIN, 'installHint': INSTALL_HINT,
-                     'provideClusterInfo': True, 'interactiveMode': 'IfAvailable'}}
+    plugin = {'apiVersion': EXEC_API_VERSION, 'command': GKE_AUTH_PLUGIN, 'installHint': INSTALL_HINT,
+              'provideClusterInfo': True, 'interactiveMode': 'IfAvailable'}
+    if application_default_credentials:
+        plugin['args'] = [ADC_FLAG]
+        if credentials_file:
+            plugin['env'] = [{'name': ADC_VARIABLE, 'value': credentials_file}]
+    return {'exec': plugin}
 
 
 def _upsert(entries, name, key, value):
@@ -107,7 +121,9 @@ def merge(config, params):
         return config
     _upsert(config['clusters'], cluster, 'cluster', {
         'server': params['server'], 'certificate-authority-data': params['certificate_authority_data']})
-    _upsert(config['users'], user, 'user', user_entry(params['auth'], params.get('token')))
+    _upsert(config['users'], user, 'user', user_entry(params['auth'], params.get('token'),
+                                                       params.get('application_default_credentials'),
+                                                       params.get('credentials_file')))
     context_entry = {'cluster': cluster, 'user': user}
     if params.get('namespace'):
         context_entry['namespace'] = params['namespace']

@@ -17,6 +17,9 @@ description:
     refers to them.
   - The user authenticates through the C(gke-gcloud-auth-plugin) exec plugin, written the way gcloud writes it,
     or with a static bearer token (for environments where the plugin cannot get Google credentials).
+  - The plugin uses gcloud's active account unless O(application_default_credentials) makes it use Application
+    Default Credentials (its C(--use_application_default_credentials) flag), from O(credentials_file) when given;
+    kubectl, M(kubernetes.core.k8s) and istioctl then act as the same account as the GCP modules.
   - The file is written atomically with mode 0600; a symlinked O(path) is written where the link points.
 author:
   - meshbridge maintainers (@meshbridge)
@@ -66,6 +69,19 @@ options:
   token:
     description: Bearer token, required with O(auth=token) and O(state=present).
     type: str
+  application_default_credentials:
+    description:
+      - With O(auth=gke_auth_plugin), run the plugin with C(--use_application_default_credentials), so that it gets
+        its token from Application Default Credentials (E(GOOGLE_APPLICATION_CREDENTIALS), else gcloud's
+        C(application_default_credentials.json), else the metadata server) instead of gcloud's active account.
+    type: bool
+    default: false
+  credentials_file:
+    description:
+      - With O(application_default_credentials), the credentials file the plugin uses (a service account key or
+        an C(authorized_user) file), set as E(GOOGLE_APPLICATION_CREDENTIALS) in the plugin's environment.
+      - M(meshbridge.istio_vm.gcp_credentials_info) returns the file the GCP modules' credentials come from.
+    type: path
   namespace:
     description: Default namespace of the context.
     type: str
@@ -114,6 +130,8 @@ def main():
             certificate_authority_data=dict(type='str'),
             auth=dict(type='str', default='gke_auth_plugin', choices=['gke_auth_plugin', 'token']),
             token=dict(type='str', no_log=True),
+            application_default_credentials=dict(type='bool', default=False),
+            credentials_file=dict(type='path'),
             namespace=dict(type='str'),
             set_current=dict(type='bool', default=True),
         ),
@@ -126,6 +144,10 @@ def main():
     # token only matters for an entry being written; state=absent with auth=token needs none.
     if params['state'] == 'present' and params['auth'] == 'token' and not params['token']:
         module.fail_json(msg='auth=token needs token (the bearer token written for the user) with state=present')
+    uses_adc = params['application_default_credentials'] and params['auth'] == 'gke_auth_plugin'
+    if params['credentials_file'] and not uses_adc:
+        module.fail_json(msg='credentials_file is for the plugin\'s Application Default Credentials: it needs '
+                             'auth=gke_auth_plugin and application_default_credentials=true')
     if params['state'] == 'present' and not params['server'].startswith('https://'):
         module.fail_json(msg='server=%r must be an https:// URL, for example https://203.0.113.10' % params['server'])
     try:

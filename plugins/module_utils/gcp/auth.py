@@ -17,6 +17,7 @@ from ansible_collections.meshbridge.istio_vm.plugins.module_utils.gcp.errors imp
 try:
     import google.auth
     from google.auth import exceptions as google_auth_exceptions
+    from google.auth.transport import requests as google_auth_requests
     from google.oauth2 import credentials as oauth2_credentials
     from google.oauth2 import service_account
     HAS_GOOGLE_AUTH = True
@@ -28,6 +29,14 @@ except ImportError as exc:  # pragma: no cover - depends on the controller's Pyt
     GOOGLE_AUTH_ERRORS = ()
 
 CLOUD_PLATFORM_SCOPE = 'https://www.googleapis.com/auth/cloud-platform'
+# Google names the account behind an access token (tokeninfo's ``email``) only when the token has this scope, and
+# GKE needs it to authenticate a token as the account's email; gke-gcloud-auth-plugin asks for both
+# (cmd/gke-gcloud-auth-plugin in kubernetes/cloud-provider-gcp: "userinfo.email is used to authenticate to GKE APIs
+# with gserviceaccount email instead of numeric uniqueID"), and `gcloud auth application-default login` grants both.
+USERINFO_EMAIL_SCOPE = 'https://www.googleapis.com/auth/userinfo.email'
+IDENTITY_SCOPES = (CLOUD_PLATFORM_SCOPE, USERINFO_EMAIL_SCOPE)
+# What Google knows about an access token (https://cloud.google.com/docs/authentication/token-types#access-contents).
+TOKENINFO_URI = 'https://oauth2.googleapis.com/tokeninfo'
 
 # What to do when the credentials of each auth_kind are missing, unreadable or refused.
 _REMEDY = {
@@ -66,11 +75,12 @@ def auth_failure(params, what, exc):
     return GcpAuthError('%s: %s. %s' % (what, describe_cause(exc), auth_remedy(params)))
 
 
-def credentials_from_params(params):
-    """google-auth credentials for ``params`` (the module's parameters). Loading makes no request; raises
-    GcpInputError for contradicting parameters and GcpAuthError for credentials that are missing or unreadable."""
+def credentials_from_params(params, default_scopes=(CLOUD_PLATFORM_SCOPE,)):
+    """google-auth credentials for ``params`` (the module's parameters), with ``default_scopes`` unless ``scopes``
+    names others. Loading makes no request; raises GcpInputError for contradicting parameters and GcpAuthError for
+    credentials that are missing or unreadable."""
     kind = params['auth_kind']
-    scopes = params.get('scopes') or [CLOUD_PLATFORM_SCOPE]
+    scopes = params.get('scopes') or list(default_scopes)
     if kind != 'serviceaccount' and (params.get('service_account_file') or params.get('service_account_contents')):
         raise GcpInputError('service_account_file and service_account_contents need auth_kind=serviceaccount (auth_kind is %s)' % kind)
     if kind != 'accesstoken' and params.get('access_token'):
@@ -118,3 +128,65 @@ def _service_account_credentials(params, scopes):
 def identity_of(credentials):
     """The account the credentials act as, when they name one (service accounts do; user tokens do not)."""
     return getattr(credentials, 'service_account_email', None) or None
+
+
+def application_default_file(environ=None):
+    """The file Application Default Credentials come from, as google-auth looks for it: GOOGLE_APPLICATION_CREDENTIALS,
+    else the file `gcloud auth application-default login` writes in gcloud's configuration directory
+    (``$CLOUDSDK_CONFIG`` or ``~/.config/gcloud``; https://cloud.google.com/docs/authentication/application-default-credentials).
+    None when neither is there (the credentials then come from the metadata server, if any)."""
+    environ = os.environ if environ is None else environ
+    explicit = environ.get('GOOGLE_APPLICATION_CREDENTIALS')
+    if explicit:
+        return os.path.realpath(os.path.expanduser(explicit))
+    if os.name == 'nt':  # pragma: no cover - gcloud's directory on Windows
+        directory = environ.get('CLOUDSDK_CONFIG') or os.path.join(environ.get('APPDATA', ''), 'gcloud')
+    else:
+        directory = environ.get('CLOUDSDK_CONFIG') or os.path.expanduser('~/.config/gcloud')
+    path = os.path.join(directory, 'application_default_credentials.json')
+    return os.path.realpath(path) if os.path.isfile(path) else None
+
+
+def credentials_file(params, environ=None):
+    """The file the credentials of ``params`` are read from, for other programs to use the same ones (the kubeconfig's
+    gke-gcloud-auth-plugin): the key file of auth_kind=serviceaccount, the ADC file of auth_kind=application; None
+    for service_account_contents, an access token, or ADC from the metadata server."""
+    if params['auth_kind'] == 'serviceaccount' and params.get('service_account_file'):
+        return os.path.realpath(os.path.expanduser(params['service_account_file']))
+    if params['auth_kind'] == 'application':
+        return application_default_file(environ)
+    return None
+
+
+def _refresh(credentials, params):
+    """Make sure ``credentials`` hold a live access token (one token request when they do not)."""
+    if credentials.valid:
+        return
+    try:
+        credentials.refresh(google_auth_requests.Request())
+    except google_auth_exceptions.TransportError as exc:
+        raise GcpAuthError('could not reach the token endpoint: %s. Check the controller\'s DNS and proxy settings'
+                           % describe_cause(exc))
+    except GOOGLE_AUTH_ERRORS as exc:
+        raise auth_failure(params, 'the credentials were refused when getting an access token', exc)
+
+
+def find_identity(credentials, params, tokeninfo):
+    """``(email, how)``: the account ``credentials`` act as and how it was found, or ``(None, why not)``.
+
+    A service account key names its account; other credentials (a user's, from `gcloud auth application-default
+    login`, an access token, the metadata server's) are asked for a live access token, which Google's tokeninfo
+    endpoint describes: ``tokeninfo(token)`` returns its JSON answer (``email`` only when the token has the
+    userinfo.email scope). Raises GcpAuthError when the credentials are refused."""
+    email = identity_of(credentials)
+    if email and email != 'default':
+        return email, 'the service account key'
+    _refresh(credentials, params)
+    email = identity_of(credentials)
+    if email and email != 'default':  # the metadata server's account, known once a token is fetched
+        return email, 'the metadata server'
+    info = tokeninfo(credentials.token)
+    if info.get('email'):
+        return info['email'], "Google's tokeninfo for the credentials' access token"
+    return None, ("Google's tokeninfo names no account for the credentials' access token: it has scopes %s, and "
+                  'only a token with the %s scope is named' % (info.get('scope') or '(none)', USERINFO_EMAIL_SCOPE))
