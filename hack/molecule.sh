@@ -30,6 +30,8 @@ case $scenario in
       echo "molecule gcp: not run: MESHBRIDGE_GCP_PROJECT is not set (it needs a real project and credentials)"
       exit 0
     fi
+    # inventories/gcp reads the kind of credentials from GCP_AUTH_KIND: Application Default Credentials unless set.
+    export GCP_AUTH_KIND=${GCP_AUTH_KIND:-application}
     molecule test --scenario-name gcp
     ;;
   *)

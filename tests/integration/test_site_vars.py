@@ -52,10 +52,12 @@ def _inventory(tmp_path, inventory):
 
 
 def _lab_env(tmp_path):
-    """What the lab's environment file gives a run: its state directory and its service account key."""
+    """What the lab's environment file gives a run: its state directory and its service account key, and the kind
+    of credentials (which inventories/gcp reads too)."""
     key = tmp_path / 'lab-sa.json'
     key.write_text('{}')
-    return {'MESHBRIDGE_LAB_STATE': str(tmp_path / 'lab'), 'GCP_SERVICE_ACCOUNT_FILE': str(key)}
+    return {'MESHBRIDGE_LAB_STATE': str(tmp_path / 'lab'), 'GCP_SERVICE_ACCOUNT_FILE': str(key),
+            'GCP_AUTH_KIND': 'serviceaccount'}
 
 
 def _validate(run_playbook, tmp_path, inventory, expect_failure=False, env=None, **extra_vars):
