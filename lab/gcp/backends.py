@@ -69,7 +69,9 @@ class VmBackend(abc.ABC):
         ``instance['networkInterfaces'][0]['networkIP']`` already holds the address the stand-in assigned from the
         subnet (10.168.0.20 upwards for us-west2); the backend uses it and returns it. SSH keys are in
         ``instance['metadata']['items']`` (key ``ssh-keys``, lines ``user:ssh-ed25519 AAAA... comment``), network
-        tags in ``instance['tags']['items']``.
+        tags in ``instance['tags']['items']``. ``instance['_projectMetadata']`` is the project's common instance
+        metadata (what the metadata server serves under ``project/attributes/``), whose ``enable-oslogin`` the
+        guest heeds unless the instance's own metadata sets it.
         """
 
     @abc.abstractmethod
@@ -83,7 +85,8 @@ class VmBackend(abc.ABC):
 
     @abc.abstractmethod
     def update_metadata(self, instance):
-        """The instance's metadata changed (``setMetadata``): apply its SSH keys again, as GCE's guest agent does."""
+        """The instance's or the project's metadata changed (``setMetadata``, ``setCommonInstanceMetadata``): apply
+        its SSH keys again, as GCE's guest agent does (``instance`` as for ``create_instance``)."""
 
     @abc.abstractmethod
     def stop_instance(self, name):

@@ -1,8 +1,10 @@
-"""compute v1: instances, firewalls, networks, subnetworks, zones, regions, machine types, images, operations.
+"""compute v1: instances, firewalls, networks, subnetworks, zones, regions, machine types, images, operations,
+the project (its common instance metadata) and the managed instance groups of GKE node pools.
 
 Handlers get the already-checked request (path values, query, body valid per the discovery document) and apply
 what the real API checks beyond the schema: existence of zones, networks, machine types and images, name
-conflicts, fingerprints for set* methods. Mutations return an Operation; the change completes when it is DONE.
+conflicts, fingerprints for set* methods, regional quotas (lab.gcp.quotas). Mutations return an Operation; the
+change completes when it is DONE.
 """
 
 import base64
@@ -18,6 +20,7 @@ from lab.gcp.backends import backend_call
 from lab.gcp.errors import ApiError, already_exists, invalid, not_found
 from lab.gcp.filters import compile_filter
 from lab.gcp.operations import Operation, rfc3339
+from lab.gcp.quotas import Quotas, add, vm_usage
 
 API_ROOT = 'https://www.googleapis.com/compute/v1/'
 _REFERENCE = re.compile(r'^(?:https://(?:www|compute)\.googleapis\.com/compute/v1/)?(?:projects/(?P<project>[^/]+)/)?(?P<rest>.+)$')
@@ -53,16 +56,21 @@ class _Project:
         self.used_addresses = set()
         self.external_addresses = set()
         self.created = _timestamp()
+        self.metadata = {'kind': 'compute#metadata', 'fingerprint': _fingerprint()}
 
 
 class ComputeApi:
     """The compute v1 stand-in; ``handlers`` maps discovery method ids to functions."""
 
-    def __init__(self, operations, vm_backend):
+    def __init__(self, operations, vm_backend, quotas=None):
         self.operations = operations
         self.vm_backend = vm_backend
+        self.quotas = quotas or Quotas(operations.settings)
+        self.quotas.providers.append(self.quota_usage)
         self._lock = threading.RLock()
         self._projects = {}
+        # (project, zone, name) -> InstanceGroupManager JSON or None: GKE's node pools' groups (set by the server).
+        self.instance_group_manager = lambda project, zone, name: None
         self.handlers = {
             'compute.zones.get': self.get_zone, 'compute.zones.list': self.list_zones,
             'compute.regions.get': self.get_region, 'compute.regions.list': self.list_regions,
@@ -79,6 +87,9 @@ class ComputeApi:
             'compute.instances.setLabels': self.set_labels, 'compute.instances.setTags': self.set_tags,
             'compute.instances.start': self.start_instance, 'compute.instances.stop': self.stop_instance,
             'compute.instances.setMachineType': self.set_machine_type,
+            'compute.projects.get': self.get_project,
+            'compute.projects.setCommonInstanceMetadata': self.set_common_instance_metadata,
+            'compute.instanceGroupManagers.get': self.get_instance_group_manager,
             'compute.instances.setDeletionProtection': self.set_deletion_protection,
             'compute.zoneOperations.get': self.get_zone_operation, 'compute.zoneOperations.list': self.list_zone_operations,
             'compute.zoneOperations.wait': self.wait_zone_operation,
@@ -92,8 +103,28 @@ class ComputeApi:
     def project(self, name):
         with self._lock:
             if name not in self._projects:
-                self._projects[name] = _Project(name)
+                self._projects[name] = state = _Project(name)
+                if self.operations.settings.os_login:
+                    # What the organisation policy constraints/compute.requireOsLogin sets on a new project.
+                    state.metadata['items'] = [{'key': 'enable-oslogin', 'value': 'TRUE'}]
             return self._projects[name]
+
+    def quota_usage(self, project, region):
+        """What the project's instances in ``region`` use of each quota metric (lab.gcp.quotas)."""
+        total = {}
+        with self._lock:
+            for zone, instances in self.project(project).instances.items():
+                if world.ZONES[zone] == region:
+                    for instance in instances.values():
+                        add(total, _instance_usage(instance))
+        return total
+
+    def _for_guest(self, project, instance):
+        """The instance as the VM backend gets it: its resource, plus ``_projectMetadata``, the project's common
+        metadata, which a real guest reads from the metadata server's ``project/attributes/`` (OS Login's
+        ``enable-oslogin`` may be set there)."""
+        with self._lock:
+            return dict(_public(instance), _projectMetadata=_public(self.project(project).metadata))
 
     @staticmethod
     def _zone(zone):
@@ -149,12 +180,11 @@ class ComputeApi:
         items = [self._zone_json(values['project'], zone) for zone in sorted(world.ZONES)]
         return self._list(items, query, 'compute#zoneList', '%sprojects/%s/zones' % (API_ROOT, values['project']))
 
-    @staticmethod
-    def _region_json(project, region):
+    def _region_json(self, project, region):
         return {'kind': 'compute#region', 'id': str(1000 + sorted(world.REGION_ZONES).index(region)), 'name': region,
                 'status': 'UP', 'creationTimestamp': '1969-12-31T16:00:00.000-08:00', 'description': region,
                 'zones': ['%sprojects/%s/zones/%s-%s' % (API_ROOT, project, region, z) for z in world.REGION_ZONES[region]],
-                'quotas': [{'metric': 'CPUS', 'limit': 24.0, 'usage': 0.0}],
+                'quotas': self.quotas.region_quotas(project, region),
                 'selfLink': '%sprojects/%s/regions/%s' % (API_ROOT, project, region), 'supportsPzs': False}
 
     def get_region(self, values, _query, _body, _user):
@@ -206,6 +236,49 @@ class ComputeApi:
         if values['image'] not in world.IMAGE_FAMILIES.get(values['project'], {}).values():
             raise not_found('projects/%s/global/images/%s' % (values['project'], values['image']))
         return self._image_json(values['project'], values['image'])
+
+    # -- the project and GKE's instance groups -----------------------------------------------------------------------
+
+    def _project_json(self, project):
+        state = self.project(project)
+        with self._lock:
+            metadata = dict(state.metadata)
+        return {'kind': 'compute#project', 'id': str(abs(hash(project)) % 10 ** 18), 'name': project,
+                'creationTimestamp': state.created, 'commonInstanceMetadata': metadata,
+                'defaultServiceAccount': '%d-compute@developer.gserviceaccount.com' % (abs(hash(project)) % 10 ** 12),
+                'defaultNetworkTier': 'PREMIUM', 'xpnProjectStatus': 'UNSPECIFIED_XPN_PROJECT_STATUS',
+                'quotas': [{'metric': 'FIREWALLS', 'limit': 200.0, 'usage': float(len(self.firewalls(project)))}],
+                'selfLink': '%sprojects/%s' % (API_ROOT, project)}
+
+    def get_project(self, values, _query, _body, _user):
+        return self._project_json(values['project'])
+
+    def set_common_instance_metadata(self, values, _query, body, user):
+        """Project metadata; every VM's guest sees the change (OS Login's ``enable-oslogin`` among others)."""
+        project = values['project']
+        state = self.project(project)
+        with self._lock:
+            self._check_fingerprint(body.get('fingerprint'), state.metadata['fingerprint'], 'metadata')
+            state.metadata = {'kind': 'compute#metadata', 'fingerprint': _fingerprint()}
+            if body.get('items'):
+                state.metadata['items'] = body['items']
+
+        def work():
+            with self._lock:
+                instances = [inst for zone in state.instances.values() for inst in zone.values()
+                             if inst['status'] == 'RUNNING']
+            for instance in instances:
+                backend_call(self.vm_backend.update_metadata, self._for_guest(project, instance))
+        return self._start(project, 'setCommonInstanceMetadata.project', ('global', None),
+                           '%sprojects/%s' % (API_ROOT, project), work, None, self._project_json(project)['id'], user)
+
+    def get_instance_group_manager(self, values, _query, _body, _user):
+        zone = self._zone(values['zone'])
+        group = self.instance_group_manager(values['project'], zone, values['instanceGroupManager'])
+        if group is None:
+            raise not_found('projects/%s/zones/%s/instanceGroupManagers/%s'
+                            % (values['project'], zone, values['instanceGroupManager']))
+        return group
 
     # -- networks --------------------------------------------------------------------------------------------------
 
@@ -518,6 +591,7 @@ class ComputeApi:
                 'interface': disk.get('interface', 'SCSI'), 'diskSizeGb': str(params.get('diskSizeGb') or 10),
                 'licenses': ['%sprojects/%s/global/licenses/%s' % (API_ROOT, image_project, image.split('-')[0])],
                 'architecture': 'X86_64', 'guestOsFeatures': [{'type': 'VIRTIO_SCSI_MULTIQUEUE'}, {'type': 'UEFI_COMPATIBLE'}],
+                '_type': type_name,
             })
         return attached
 
@@ -592,6 +666,10 @@ class ComputeApi:
                 raise already_exists('projects/%s/zones/%s/instances/%s' % (project, zone, name))
             machine_type = self._machine_type(project, zone, body.get('machineType'))
             disks = self._disks(project, zone, name, body.get('disks'))
+            usage = vm_usage(machine_type.rsplit('/', 1)[-1], [(disk['_type'], disk['diskSizeGb']) for disk in disks],
+                             sum(len(nic.get('accessConfigs') or []) for nic in body.get('networkInterfaces') or []))
+            self.quotas.check_compute(project, world.ZONES[zone], usage)
+            disks = [_public(disk) for disk in disks]
             nic = self._network_interfaces(project, state, zone, body.get('networkInterfaces'))
             state.used_addresses.add(nic['networkIP'])
             instance = {key: value for key, value in body.items() if key not in ('status', 'kind') and value is not None}
@@ -609,6 +687,7 @@ class ComputeApi:
                 'canIpForward': bool(body.get('canIpForward')), 'deletionProtection': bool(body.get('deletionProtection')),
                 'cpuPlatform': 'Unknown CPU Platform', 'startRestricted': False,
                 'selfLink': self._instance_link(project, zone, name),
+                '_usage': usage,
             })
             if not instance['labels']:
                 instance.pop('labels')
@@ -619,7 +698,7 @@ class ComputeApi:
                 instance['status'] = 'STAGING'
             # Rules first, so the VM boots behind its firewall; again after, for rules that name its tags as sources.
             backend_call(self._apply_firewalls, project)
-            backend_call(self.vm_backend.create_instance, _public(instance))
+            backend_call(self.vm_backend.create_instance, self._for_guest(project, instance))
             with self._lock:
                 instance.update(status='RUNNING', cpuPlatform='Intel Broadwell', lastStartTimestamp=_timestamp())
             backend_call(self._apply_firewalls, project)
@@ -706,7 +785,8 @@ class ComputeApi:
             if items:
                 instance['metadata']['items'] = items
         return self._set_field(values, user, 'setMetadata.instance', change,
-                               lambda _project, instance: self.vm_backend.update_metadata(_public(instance)))
+                               lambda project, instance: self.vm_backend.update_metadata(
+                                   self._for_guest(project, instance)))
 
     def set_labels(self, values, _query, body, user):
         def change(instance):
@@ -775,6 +855,10 @@ def _failing_rolls_back(work, rollback):
             rollback()
             raise
     return run
+
+
+def _instance_usage(instance):
+    return instance.get('_usage') or {}
 
 
 def _public(resource):

@@ -2,6 +2,28 @@
 
 A cluster is PROVISIONING while its CREATE_CLUSTER operation runs; at the end the cluster backend starts its
 Kubernetes API and the cluster gets its endpoint (127.0.10.N) and CA. Address ranges follow docs/dev/lab.md.
+
+What GKE does beyond the schema and the stand-in plays:
+
+- While any operation runs on a cluster (the caller's or GKE's own: auto-upgrades, repairs), GKE refuses other
+  mutations of it with 400 FAILED_PRECONDITION, "Operation operation-... is currently upgrading cluster X. Please
+  wait and try again once it is done." (hashicorp/terraform-provider-google#3650, banzaicloud/pipeline#623) or
+  "Cluster is running incompatible operation operation-..." (rancher/gke-operator#509). GKE starts such operations
+  itself, often right after creation (hashicorp/terraform-provider-google#3385, scylladb/scylla-operator#9); the
+  stand-in does so when ``Settings.gke_operation_after_create`` names an operation type, and on request
+  (``start_gke_operation``). During a node upgrade the cluster stays RUNNING and its deprecated
+  ``currentNodeCount`` counts the surge node of each zone (GKE's default surge upgrade: maxSurge 1).
+- Each node pool has a managed instance group per zone (``instanceGroupUrls``, served by the compute stand-in);
+  ``setSize`` changes their ``targetSize``, not ``initialNodeCount``, which stays the creation value.
+- ``logging.googleapis.com/kubernetes`` and ``monitoring.googleapis.com/kubernetes`` only together: GKE answers
+  400 '"logging.googleapis.com/kubernetes" and "monitoring.googleapis.com/kubernetes" can only be set together
+  (was "" and "monitoring.googleapis.com/kubernetes").' (hashicorp/terraform-provider-google#3078, when they were
+  changed in two calls); the legacy services are gone since GKE 1.15 (ClusterUpdate ``desiredLoggingService`` /
+  ``desiredMonitoringService``: "The legacy Cloud Logging service (no longer available as of GKE 1.15)"), refused
+  with "Legacy monitoring is not supported in clusters running Kubernetes 1.15 or above."
+  (terraform-google-modules/terraform-google-kubernetes-engine#565).
+- Nodes count against the project's regional Compute Engine quotas (lab.gcp.quotas): a create or resize that
+  does not fit is refused with 403 "Insufficient regional quota to satisfy request ...".
 """
 
 import base64
@@ -15,6 +37,7 @@ from lab.gcp import compute_world as world
 from lab.gcp.backends import ClusterSpec, backend_call
 from lab.gcp.errors import ApiError, invalid
 from lab.gcp.operations import Operation, rfc3339
+from lab.gcp.quotas import Quotas, add, vm_usage
 
 API_ROOT = 'https://container.googleapis.com/v1/'
 VERSIONS = ('1.33.5-gke.1201000', '1.32.9-gke.1108000', '1.31.13-gke.1023000')
@@ -35,6 +58,17 @@ def _values(values):
     }
 
 
+COMPUTE_ROOT = 'https://www.googleapis.com/compute/v1/'
+LOGGING_KUBERNETES = 'logging.googleapis.com/kubernetes'
+MONITORING_KUBERNETES = 'monitoring.googleapis.com/kubernetes'
+# The verbs of GKE's "Operation X is currently <verb> cluster Y" refusal; other types get "incompatible operation".
+_BUSY_VERBS = {'CREATE_CLUSTER': 'creating', 'DELETE_CLUSTER': 'deleting', 'UPGRADE_MASTER': 'upgrading',
+               'UPGRADE_NODES': 'upgrading', 'REPAIR_CLUSTER': 'repairing'}
+# GKE's default surge upgrade settings: one extra node per zone while a pool is upgraded.
+_MAX_SURGE = 1
+_NODE_DISK_DEFAULTS = {'diskSizeGb': 100, 'diskType': 'pd-balanced', 'imageType': 'COS_CONTAINERD'}
+
+
 def not_found(what):
     return ApiError(404, 'Not found: %s.' % what)
 
@@ -51,9 +85,11 @@ def _version(requested):
 class ContainerApi:
     """The container v1 stand-in; ``handlers`` maps discovery method ids to functions."""
 
-    def __init__(self, operations, cluster_backend):
+    def __init__(self, operations, cluster_backend, quotas=None):
         self.operations = operations
         self.cluster_backend = cluster_backend
+        self.quotas = quotas or Quotas(operations.settings)
+        self.quotas.providers.append(self.quota_usage)
         self._lock = threading.RLock()
         self._clusters = {}       # (project, location, name) -> cluster JSON (private keys start with _)
         self._operations = {}     # (project, name) -> Operation
@@ -64,6 +100,9 @@ class ContainerApi:
                 prefix + 'clusters.create': self.create_cluster, prefix + 'clusters.get': self.get_cluster,
                 prefix + 'clusters.list': self.list_clusters, prefix + 'clusters.delete': self.delete_cluster,
                 prefix + 'clusters.update': self.update_cluster,
+                prefix + ('clusters.setResourceLabels' if route == 'locations' else 'clusters.resourceLabels'):
+                    self.set_resource_labels,
+                prefix + 'clusters.nodePools.setSize': self.set_node_pool_size,
                 prefix + 'clusters.nodePools.get': self.get_node_pool, prefix + 'clusters.nodePools.list': self.list_node_pools,
                 prefix + 'clusters.nodePools.delete': self.delete_node_pool,
                 prefix + 'operations.get': self.get_operation, prefix + 'operations.list': self.list_operations,
@@ -114,6 +153,69 @@ class ContainerApi:
             result['statusMessage'] = '%s: %s' % (code, message)
         return result
 
+    def _running_on(self, project, cluster):
+        """The operations not yet DONE whose target is ``cluster`` or one of its node pools (or nodes)."""
+        link = cluster['selfLink']
+        with self._lock:
+            return [op for (op_project, _name), op in sorted(self._operations.items(), key=lambda kv: kv[1].created)
+                    if op_project == project and op.status != 'DONE'
+                    and (op.target_link == link or op.target_link.startswith(link + '/'))]
+
+    def _refuse_while_busy(self, project, cluster):
+        """GKE's answer to a mutation of a cluster while an operation runs on it (see the module docstring)."""
+        running = self._running_on(project, cluster)
+        if running:
+            operation = running[0]
+            verb = _BUSY_VERBS.get(operation.operation_type)
+            if verb:
+                message = ('Operation %s is currently %s cluster %s. Please wait and try again once it is done.'
+                           % (operation.name, verb, cluster['name']))
+            else:
+                message = 'Cluster is running incompatible operation %s.' % operation.name
+            raise ApiError(400, message, reason='failedPrecondition', status='FAILED_PRECONDITION')
+
+    def start_gke_operation(self, project, location, name, operation_type='UPGRADE_NODES'):
+        """Start an operation of GKE's own on cluster ``name``, as auto-upgrades and repairs do; returns its JSON.
+        ``UPGRADE_NODES`` targets the first node pool, which is RECONCILING meanwhile, with a surge node per zone;
+        the cluster itself stays RUNNING. Other types target the cluster and change nothing in the lab."""
+        cluster = self._cluster(project, location, name)
+        with self._lock:
+            pool = cluster['nodePools'][0] if cluster['nodePools'] else None
+            if operation_type == 'UPGRADE_NODES' and pool is not None:
+                target = pool['selfLink']
+                pool['status'] = 'RECONCILING'
+                cluster['_surging'] = pool['name']
+            else:
+                target = cluster['selfLink']
+
+        def work():
+            with self._lock:
+                if pool is not None and cluster.get('_surging') == pool['name']:
+                    pool['status'] = 'RUNNING'
+                    cluster.pop('_surging', None)
+        return self._start(project, location, operation_type, target, work)
+
+    def quota_usage(self, project, region):
+        """What the nodes of the project's clusters in ``region`` use of each quota metric (lab.gcp.quotas)."""
+        total = {}
+        with self._lock:
+            clusters = [cluster for (owner, _location, _name), cluster in self._clusters.items() if owner == project]
+            for cluster in clusters:
+                for pool in cluster['nodePools']:
+                    for group in cluster['_groups'].values():
+                        if group['pool'] == pool['name'] and group['zone'].rsplit('-', 1)[0] == region:
+                            add(total, _node_usage(pool, group['targetSize']))
+        return total
+
+    def instance_group_manager(self, project, zone, name):
+        """The compute InstanceGroupManager of a node pool's nodes in ``zone``, or None."""
+        with self._lock:
+            for (owner, _location, _name), cluster in self._clusters.items():
+                group = cluster['_groups'].get(name)
+                if owner == project and group is not None and group['zone'] == zone:
+                    return _group_json(project, cluster, group)
+        return None
+
     # -- clusters --------------------------------------------------------------------------------------------------
 
     def _number(self):
@@ -149,9 +251,15 @@ class ContainerApi:
                                    'subnetwork', region)
         node_config = dict(request.get('nodeConfig') or {})
         machine_type = node_config.get('machineType') or 'e2-medium'
-        if machine_type not in world.MACHINE_TYPES:
-            raise invalid('Invalid machine type "%s" in zone "%s".' % (machine_type, location))
+        for config in [node_config] + [pool.get('config') or {} for pool in request.get('nodePools') or []]:
+            if (config.get('machineType') or machine_type) not in world.MACHINE_TYPES:
+                raise invalid('Invalid machine type "%s" in zone "%s".' % (config.get('machineType'), location))
+            if (config.get('diskType') or 'pd-balanced') not in world.DISK_TYPES:
+                raise invalid('Invalid value for field "node_config.disk_type": "%s".' % config.get('diskType'))
         version = _version(request.get('initialClusterVersion'))
+        _check_telemetry(request.get('loggingService') or '', request.get('monitoringService') or '',
+                         request.get('loggingService') or LOGGING_KUBERNETES,
+                         request.get('monitoringService') or MONITORING_KUBERNETES)
         with self._lock:
             if (project, location, name) in self._clusters:
                 raise ApiError(409, 'Already exists: projects/%s/locations/%s/clusters/%s.' % (project, location, name))
@@ -161,6 +269,10 @@ class ContainerApi:
             spec = self._spec(project, location, name, number, request, version, zones)
             cluster = self._new_cluster(project, location, request, spec, network, subnetwork, zones, node_config,
                                         machine_type)
+            need = {}
+            for pool in cluster['nodePools']:
+                add(need, _node_usage(pool, (pool.get('initialNodeCount') or 0) * len(zones)))
+            self.quotas.check_container(project, region, need)
             self._clusters[(project, location, name)] = cluster
 
         def work():
@@ -171,6 +283,9 @@ class ContainerApi:
                 cluster['status'] = 'RUNNING'
                 for pool in cluster['nodePools']:
                     pool['status'] = 'RUNNING'
+            own = self.operations.settings.gke_operation_after_create
+            if own:
+                self.start_gke_operation(project, location, name, own)
 
         def rollback():
             with self._lock:
@@ -204,8 +319,9 @@ class ContainerApi:
                                                   'initialNodeCount': request.get('initialNodeCount') or 3}]:
             for zone in zones:
                 group = secrets.token_hex(4)
-                nodes.extend(('gke-%s-%s-%s-%s' % (name, pool['name'], group, secrets.token_hex(2)), pool['name'], zone)
-                             for _ in range(pool.get('initialNodeCount') or 0))
+                for _index in range(pool.get('initialNodeCount') or 0):
+                    nodes.append(('gke-%s-%s-%s-%s' % (name, pool['name'], group, secrets.token_hex(2)),
+                                  pool['name'], zone))
         return ClusterSpec(project=project, location=location, name=name, number=number, endpoint='127.0.10.%d' % number,
                            node_ip='10.168.0.%d' % (9 + number), cluster_ipv4_cidr=pods, services_ipv4_cidr=services,
                            kubernetes_version=version, nodes=tuple(nodes))
@@ -222,10 +338,23 @@ class ContainerApi:
         node_count = request.get('initialNodeCount') or 3
         pools = request.get('nodePools') or [{'name': 'default-pool', 'initialNodeCount': node_count, 'config': node_config}]
         node_pools = []
+        # A managed instance group per pool and zone, named as GKE names them (gke-<cluster>-<pool>-<8 hex>-grp),
+        # with the 8 hex characters its nodes carry.
+        groups = {}
+        hexes = {(pool_name, zone): node.rsplit('-', 2)[1] for node, pool_name, zone in spec.nodes}
         for pool in pools:
+            urls = []
+            for zone in zones:
+                group_hex = hexes.get((pool['name'], zone)) or secrets.token_hex(4)
+                group_name = 'gke-%s-%s-%s-grp' % (spec.name, pool['name'], group_hex)
+                groups[group_name] = {'name': group_name, 'zone': zone, 'pool': pool['name'],
+                                      'targetSize': pool.get('initialNodeCount') or 0, 'id': _new_id(),
+                                      'created': rfc3339(time.time())}
+                urls.append('%sprojects/%s/zones/%s/instanceGroupManagers/%s'
+                            % (COMPUTE_ROOT, project, zone, group_name))
             node_pools.append(dict(pool, status='PROVISIONING', version=spec.kubernetes_version,
-                                   config=pool.get('config') or node_config,
-                                   locations=zones, podIpv4CidrSize=24,
+                                   config=dict(node_config, **pool['config']) if pool.get('config') else node_config,
+                                   locations=zones, podIpv4CidrSize=24, instanceGroupUrls=urls,
                                    selfLink=self._link(project, location, 'clusters', spec.name, 'nodePools', pool['name'])))
         cluster = {key: value for key, value in request.items() if value is not None}
         cluster.update({
@@ -248,6 +377,7 @@ class ContainerApi:
             'shieldedNodes': request.get('shieldedNodes') or {'enabled': True},
             'selfLink': self._link(project, location, 'clusters', spec.name),
             '_spec': spec,
+            '_groups': groups,
         })
         cluster.pop('initialNodeCount', None)
         return cluster
@@ -269,11 +399,8 @@ class ContainerApi:
     def delete_cluster(self, values, _query, _body, _user):
         path = _values(values)
         cluster = self._cluster(path['project'], path['location'], path['cluster'])
-        if cluster['status'] in ('PROVISIONING', 'STOPPING'):
-            raise ApiError(400, 'Operation operation-%s is currently %s cluster %s. Please wait and try again once it is done.'
-                           % ('pending', 'creating' if cluster['status'] == 'PROVISIONING' else 'deleting', path['cluster']),
-                           reason='failedPrecondition', status='FAILED_PRECONDITION')
         with self._lock:
+            self._refuse_while_busy(path['project'], cluster)
             cluster['status'] = 'STOPPING'
 
         def work():
@@ -288,6 +415,10 @@ class ContainerApi:
         update = body.get('update') or {}
         if not update:
             raise invalid('Update must specify at least one field to change.')
+        self._refuse_while_busy(path['project'], cluster)
+        _check_telemetry(update.get('desiredLoggingService') or '', update.get('desiredMonitoringService') or '',
+                         update.get('desiredLoggingService') or cluster['loggingService'],
+                         update.get('desiredMonitoringService') or cluster['monitoringService'])
         # The lab applies the desired* fields that name a plain Cluster field; others are accepted as no-ops
         # (they configure features the lab does not model) but still schema-checked.
         changes = {}
@@ -301,6 +432,24 @@ class ContainerApi:
             with self._lock:
                 cluster.update(changes)
         return self._start(path['project'], path['location'], 'UPDATE_CLUSTER', cluster['selfLink'], work)
+
+    def set_resource_labels(self, values, _query, body, _user):
+        path = _values(values)
+        cluster = self._cluster(path['project'], path['location'], path['cluster'])
+        with self._lock:
+            self._refuse_while_busy(path['project'], cluster)
+            if body.get('labelFingerprint') != cluster['labelFingerprint']:
+                raise ApiError(400, 'Labels could not be set due to fingerprint mismatch.', reason='failedPrecondition',
+                               status='FAILED_PRECONDITION')
+            labels = dict(body.get('resourceLabels') or {})
+
+        def work():
+            with self._lock:
+                cluster['resourceLabels'] = labels
+                cluster['labelFingerprint'] = secrets.token_hex(4)
+                if not labels:
+                    cluster.pop('resourceLabels')
+        return self._start(path['project'], path['location'], 'SET_LABELS', cluster['selfLink'], work)
 
     # -- node pools ------------------------------------------------------------------------------------------------
 
@@ -320,6 +469,27 @@ class ContainerApi:
         pools = self._cluster(path['project'], path['location'], path['cluster'])['nodePools']
         return {'nodePools': [dict(pool) for pool in pools]} if pools else {}
 
+    def set_node_pool_size(self, values, _query, body, _user):
+        """The pool's groups get ``nodeCount`` nodes each (per zone); ``initialNodeCount`` stays as it was."""
+        path = _values(values)
+        cluster, pool = self._node_pool(path)
+        count = int(body.get('nodeCount') or 0)
+        if count < 0:
+            raise invalid('Invalid value for field "node_count": %d. Must be non-negative.' % count)
+        with self._lock:
+            self._refuse_while_busy(path['project'], cluster)
+            groups = [group for group in cluster['_groups'].values() if group['pool'] == pool['name']]
+            added = sum(max(0, count - group['targetSize']) for group in groups)
+            self.quotas.check_container(path['project'], groups[0]['zone'].rsplit('-', 1)[0], _node_usage(pool, added))
+            pool['status'] = 'RECONCILING'
+
+        def work():
+            with self._lock:
+                for group in groups:
+                    group['targetSize'] = count
+                pool['status'] = 'RUNNING'
+        return self._start(path['project'], path['location'], 'SET_NODE_POOL_SIZE', pool['selfLink'], work)
+
     def delete_node_pool(self, values, _query, _body, _user):
         path = _values(values)
         cluster, pool = self._node_pool(path)
@@ -327,12 +497,15 @@ class ContainerApi:
             raise ApiError(400, 'Cluster is not ready: its status is %s. Please wait and try again.' % cluster['status'],
                            reason='failedPrecondition', status='FAILED_PRECONDITION')
         with self._lock:
+            self._refuse_while_busy(path['project'], cluster)
             pool['status'] = 'STOPPING'
             cluster['status'] = 'RECONCILING'
 
         def work():
             with self._lock:
                 cluster['nodePools'] = [each for each in cluster['nodePools'] if each is not pool]
+                for group_name in [name for name, group in cluster['_groups'].items() if group['pool'] == pool['name']]:
+                    del cluster['_groups'][group_name]
                 cluster['status'] = 'RUNNING'
         return self._start(path['project'], path['location'], 'DELETE_NODE_POOL', pool['selfLink'], work)
 
@@ -360,5 +533,51 @@ def _public(cluster):
     result['nodePools'] = [dict(pool) for pool in cluster['nodePools']]
     if not result['nodePools']:
         del result['nodePools']     # proto3 JSON leaves empty repeated fields out
-    result['currentNodeCount'] = sum(pool.get('initialNodeCount', 0) for pool in cluster['nodePools']) * len(cluster['locations'])
+    # Deprecated, and what the module once read: every node of every pool and zone, surge nodes included.
+    surging = [pool for pool in cluster['nodePools'] if pool['name'] == cluster.get('_surging')]
+    result['currentNodeCount'] = (sum(group['targetSize'] for group in cluster['_groups'].values())
+                                  + sum(len(pool['locations']) * _MAX_SURGE for pool in surging))
     return result
+
+
+def _new_id():
+    return str(secrets.randbits(63))
+
+
+def _node_usage(pool, nodes):
+    """What ``nodes`` nodes of ``pool`` use of the regional quotas: each a VM with its boot disk and an external
+    address (the lab's clusters have no private nodes)."""
+    config = pool.get('config') or {}
+    disk = (config.get('diskType') or _NODE_DISK_DEFAULTS['diskType'],
+            config.get('diskSizeGb') or _NODE_DISK_DEFAULTS['diskSizeGb'])
+    return vm_usage(config.get('machineType') or 'e2-medium', [disk], 1, nodes) if nodes else {}
+
+
+def _group_json(project, cluster, group):
+    zone_url = '%sprojects/%s/zones/%s' % (COMPUTE_ROOT, project, group['zone'])
+    base = group['name'][:-len('-grp')]
+    return {
+        'kind': 'compute#instanceGroupManager', 'id': group['id'], 'name': group['name'], 'zone': zone_url,
+        'creationTimestamp': group['created'], 'baseInstanceName': base,
+        'instanceTemplate': '%sprojects/%s/global/instanceTemplates/%s' % (COMPUTE_ROOT, project, base),
+        'instanceGroup': '%s/instanceGroups/%s' % (zone_url, group['name']),
+        'targetSize': group['targetSize'], 'fingerprint': 'bGFiLWdyb3Vw',
+        'currentActions': {'none': group['targetSize'], 'creating': 0, 'deleting': 0, 'recreating': 0,
+                           'refreshing': 0, 'restarting': 0, 'abandoning': 0, 'verifying': 0},
+        'status': {'isStable': cluster['status'] == 'RUNNING'},
+        'selfLink': '%s/instanceGroupManagers/%s' % (zone_url, group['name']),
+    }
+
+
+def _check_telemetry(requested_logging, requested_monitoring, logging, monitoring):
+    """GKE's rules for the pair of services a cluster ends up with (see the module docstring)."""
+    for service, kind in ((logging, 'logging'), (monitoring, 'monitoring')):
+        if service == '%s.googleapis.com' % kind:
+            raise invalid('Legacy %s is not supported in clusters running Kubernetes 1.15 or above.' % kind,
+                          reason='badRequest')
+        if service not in ('none', '%s.googleapis.com/kubernetes' % kind):
+            raise invalid('Invalid %s service "%s".' % (kind, service), reason='badRequest')
+    if (logging == LOGGING_KUBERNETES) != (monitoring == MONITORING_KUBERNETES):
+        raise invalid('"%s" and "%s" can only be set together (was "%s" and "%s").'
+                      % (LOGGING_KUBERNETES, MONITORING_KUBERNETES, requested_logging, requested_monitoring),
+                      reason='badRequest')

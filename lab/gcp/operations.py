@@ -25,6 +25,11 @@ REAL_DURATIONS = {
     'CREATE_NODE_POOL': 90.0,
     'DELETE_NODE_POOL': 60.0,
     'SET_LABELS': 5.0,
+    'SET_NODE_POOL_SIZE': 60.0,
+    # GKE's own operations (auto-upgrades, repairs): a node pool's surge upgrade takes minutes per node.
+    'UPGRADE_NODES': 240.0,
+    'UPGRADE_MASTER': 300.0,
+    'REPAIR_CLUSTER': 120.0,
     'insert.instance': 20.0,
     'delete.instance': 30.0,
     'start.instance': 15.0,
@@ -33,6 +38,7 @@ REAL_DURATIONS = {
     'patch.firewall': 10.0,
     'update.firewall': 10.0,
     'delete.firewall': 10.0,
+    'setCommonInstanceMetadata.project': 5.0,
 }
 _DEFAULT_DURATION = 5.0
 
@@ -42,26 +48,74 @@ def _env_float(name, default):
     return float(value) if value else default
 
 
-class Settings:
-    """Time scale and fault rates; defaults from ``MESHBRIDGE_LAB_*`` environment variables."""
+def _env_quotas(name):
+    """``{metric: limit}`` from ``METRIC=LIMIT,...`` (e.g. ``SSD_TOTAL_GB=500,CPUS=24``)."""
+    quotas = {}
+    for item in (os.environ.get(name) or '').split(','):
+        if item.strip():
+            metric, _sep, limit = item.partition('=')
+            quotas[metric.strip()] = float(limit)
+    return quotas
 
-    def __init__(self, time_scale=None, rate_429=None, rate_503=None, seed=None):
+
+# Regional quota limits of the lab's project: those of a project whose quotas were raised for a GKE cluster,
+# so that site.yml's defaults (five n1-standard-2 nodes with 100 GB pd-balanced disks, a VM) fit. A new project
+# often has less: 500 GB SSD_TOTAL_GB, 8-24 CPUS, 4-8 IN_USE_ADDRESSES per region; set MESHBRIDGE_LAB_QUOTAS to
+# play one (e.g. SSD_TOTAL_GB=500).
+DEFAULT_QUOTAS = {
+    'CPUS': 72.0, 'N2_CPUS': 72.0, 'N2D_CPUS': 72.0, 'C2_CPUS': 72.0, 'C2D_CPUS': 72.0, 'E2_CPUS': 72.0,
+    'SSD_TOTAL_GB': 2048.0, 'DISKS_TOTAL_GB': 4096.0, 'IN_USE_ADDRESSES': 32.0, 'INSTANCES': 300.0,
+}
+
+
+class Settings:
+    """Time scale, fault rates, quotas and the project-level behaviours a real project may have; defaults from
+    ``MESHBRIDGE_LAB_*`` environment variables. Every default leaves the normal lab run (``make lab``) working.
+
+    - ``rate_429``, ``rate_503``: the share of requests a busy front end refuses (both APIs).
+    - ``rate_403``: the share of compute requests refused with Compute Engine's rate-limit answer, 403
+      ``rateLimitExceeded`` (https://cloud.google.com/compute/api-quota: "If your project exceeds a rate quota,
+      you receive a 403 error with the reason rateLimitExceeded"); GKE answers 429 instead.
+    - ``gke_operation_after_create``: an operation type (``UPGRADE_NODES``, ``UPGRADE_MASTER``, ...) GKE starts on
+      its own as soon as a cluster is created, as real clusters are often upgraded or repaired right after
+      creation (hashicorp/terraform-provider-google#3385, scylladb/scylla-operator#9); '' for none.
+    - ``quotas``: regional quota limits by metric (``MESHBRIDGE_LAB_QUOTAS``, on top of ``DEFAULT_QUOTAS``).
+    - ``os_login``: the project's metadata starts with ``enable-oslogin=TRUE``, as on projects under the
+      organisation policy ``constraints/compute.requireOsLogin``.
+    """
+
+    def __init__(self, time_scale=None, rate_429=None, rate_503=None, seed=None, rate_403=None,
+                 gke_operation_after_create=None, quotas=None, os_login=None):
         self.time_scale = _env_float('MESHBRIDGE_LAB_TIME_SCALE', 1.0) if time_scale is None else time_scale
         self.rate_429 = _env_float('MESHBRIDGE_LAB_FAULT_429_RATE', 0.0) if rate_429 is None else rate_429
         self.rate_503 = _env_float('MESHBRIDGE_LAB_FAULT_503_RATE', 0.0) if rate_503 is None else rate_503
+        self.rate_403 = _env_float('MESHBRIDGE_LAB_FAULT_403_RATE', 0.0) if rate_403 is None else rate_403
+        self.gke_operation_after_create = (os.environ.get('MESHBRIDGE_LAB_GKE_OPERATION_AFTER_CREATE', '')
+                                           if gke_operation_after_create is None else gke_operation_after_create)
+        self.quotas = dict(DEFAULT_QUOTAS, **(_env_quotas('MESHBRIDGE_LAB_QUOTAS') if quotas is None else quotas))
+        self.os_login = (os.environ.get('MESHBRIDGE_LAB_OS_LOGIN', '').lower() in ('1', 'true')
+                         if os_login is None else os_login)
         self.random = random.Random(seed)
+        # Real-world seconds by operation type that replace REAL_DURATIONS' (a test's long GKE upgrade, say).
+        self.durations = {}
 
     def duration(self, operation_type):
-        return REAL_DURATIONS.get(operation_type, _DEFAULT_DURATION) * self.time_scale
+        real = self.durations.get(operation_type, REAL_DURATIONS.get(operation_type, _DEFAULT_DURATION))
+        return real * self.time_scale
 
     def maybe_fault(self, service):
-        """Raise the 429 or 503 a busy Google front end answers with, at the configured rates."""
+        """Raise the 429 or 503 a busy Google front end answers with, or compute's 403 rate-limit answer, at the
+        configured rates."""
         draw = self.random.random()
         if draw < self.rate_429:
             raise ApiError(429, "Quota exceeded for quota metric 'Queries' and limit 'Queries per minute' of service "
                                 "'%s.googleapis.com'." % service, reason='rateLimitExceeded', headers={'Retry-After': '1'})
         if draw < self.rate_429 + self.rate_503:
             raise ApiError(503, 'The service is currently unavailable.', reason='backendError')
+        if service == 'compute' and draw < self.rate_429 + self.rate_503 + self.rate_403:
+            # The shape Compute Engine's audit logs show for it
+            # (https://cloud.google.com/compute/docs/troubleshooting/troubleshoot-operation-limits).
+            raise ApiError(403, 'Rate Limit Exceeded', reason='rateLimitExceeded', domain='usageLimits')
 
 
 def rfc3339(moment):

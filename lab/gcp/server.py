@@ -1,8 +1,9 @@
 """The Google APIs stand-in as one HTTPS server for oauth2, compute, www and container ``.googleapis.com``.
 
 Per request, in the order Google's front end works: route (404/405), bearer token and scopes (401/403), quota
-faults (429/503, if injected), path and query parameters (400), project access (403), JSON body against the
-method's request schema (400), then the method itself; its answer is checked against the response schema.
+faults (429/503 and compute's 403 rateLimitExceeded, if injected), path and query parameters (400), project access
+(403), JSON body against the method's request schema (400), then the method itself; its answer is checked against
+the response schema.
 """
 
 import http.server
@@ -17,6 +18,7 @@ from lab.gcp.container import ContainerApi
 from lab.gcp import discovery
 from lab.gcp.errors import ApiError, invalid
 from lab.gcp.operations import OperationQueue, Settings
+from lab.gcp.quotas import Quotas
 from lab.gcp.schema import ResponseSchemaError
 from lab.internet.tls import TLSServer
 
@@ -42,8 +44,11 @@ class GcpStandIn:
         self.settings = settings or Settings()
         self.authority = TokenAuthority()
         self.operations = OperationQueue(self.settings)
-        self.compute = ComputeApi(self.operations, vm_backend)
-        self.container = ContainerApi(self.operations, cluster_backend)
+        # One set of regional quotas: GKE's nodes count against the project's Compute Engine quotas.
+        self.quotas = Quotas(self.settings)
+        self.compute = ComputeApi(self.operations, vm_backend, self.quotas)
+        self.container = ContainerApi(self.operations, cluster_backend, self.quotas)
+        self.compute.instance_group_manager = self.container.instance_group_manager
         compute = _Api(discovery.load('compute.v1'), self.compute, 'compute')
         self._apis = {
             'compute.googleapis.com': compute,

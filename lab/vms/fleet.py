@@ -22,6 +22,12 @@ def _first_interface(instance):
     return (instance.get('networkInterfaces') or [{}])[0]
 
 
+def _metadata_keys(instance):
+    """The users and keys the guest agent takes from metadata; ``_projectMetadata`` (the project's common
+    metadata, from the GCP stand-in) says whether OS Login turns them off."""
+    return guest.ssh_keys_by_user(instance.get('metadata'), project_metadata=instance.get('_projectMetadata'))
+
+
 def _fqdn(instance):
     """``<name>.<zone>.c.<project>.internal``, GCE's internal DNS name, when zone and project are known."""
     zone = (instance.get('zone') or '').rstrip('/').rsplit('/', 1)[-1]
@@ -83,7 +89,7 @@ class Fleet:
                 vm.mount_root(self.base_root.ensure_unpacked())
                 guest.set_identity(vm.root, name, address, _fqdn(instance))
                 guest.configure_sshd(vm.root)
-                guest.sync_users(vm.root, guest.ssh_keys_by_user(instance.get('metadata')))
+                guest.sync_users(vm.root, _metadata_keys(instance))
                 netns.create(vm.netns)
                 self.vpc.attach('vm', name, vm.netns, address)
                 for pod_range, node_ip in self.vpc.pod_routes():
@@ -121,7 +127,7 @@ class Fleet:
         with self._lock:
             vm = self.vm(instance['name'])
             self._instances[instance['name']] = _with_address(instance, vm.address)
-            guest.sync_users(vm.root, guest.ssh_keys_by_user(instance.get('metadata')))
+            guest.sync_users(vm.root, _metadata_keys(instance))
 
     def host_public_keys(self, name):
         return guest.host_public_keys(self.vm(name).root)

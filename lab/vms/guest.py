@@ -6,6 +6,12 @@ optionally ``google-ssh {"userName": ..., "expireOn": ...}``): an account in gro
 password) and ``~/.ssh/authorized_keys``. Users dropped from the metadata keep their account but lose their keys
 and sudo, as with the agent. The root is a live directory of the VM, so writes refuse to follow symlinks a guest
 user might have planted.
+
+OS Login: when ``enable-oslogin`` is true in the instance's metadata, or in the project's and the instance does not
+say otherwise (the instance's value overrides the project's), the VM no longer takes SSH keys from project or instance
+metadata and the keys it took are removed (https://cloud.google.com/compute/docs/oslogin). The lab has no OS Login
+service, so nobody can log in then, and SSH answers "Permission denied (publickey)", as it does for a key OS Login
+does not know.
 """
 
 import datetime
@@ -37,13 +43,29 @@ def metadata_value(metadata, key):
     return None
 
 
-def ssh_keys_by_user(metadata, now=None):
-    """{user: [public key lines]} from the ``ssh-keys`` (and legacy ``sshKeys``) metadata values.
+def _true(value):
+    # The guest agent reads these flags as Go's strconv.ParseBool does.
+    return (value or '').strip().lower() in ('1', 't', 'true')
+
+
+def os_login_enabled(metadata, project_metadata=None):
+    """Whether OS Login is on for an instance: its own ``enable-oslogin`` if set, else the project's."""
+    value = metadata_value(metadata, 'enable-oslogin')
+    if value is None:
+        value = metadata_value(project_metadata, 'enable-oslogin')
+    return _true(value)
+
+
+def ssh_keys_by_user(metadata, now=None, project_metadata=None):
+    """{user: [public key lines]} from the ``ssh-keys`` (and legacy ``sshKeys``) metadata values; none when OS Login
+    is enabled (``project_metadata``: the project's common instance metadata).
 
     Skips, as the guest agent does: malformed lines, unusable user names and keys whose ``expireOn`` has passed.
     """
     now = now or datetime.datetime.now(datetime.timezone.utc)
     keys = {}
+    if os_login_enabled(metadata, project_metadata):
+        return keys
     for key in ('ssh-keys', 'sshKeys'):
         for line in (metadata_value(metadata, key) or '').splitlines():
             user, sep, public_key = line.strip().partition(':')

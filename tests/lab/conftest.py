@@ -60,7 +60,9 @@ def backends(lab_ca):
 
 @pytest.fixture
 def gcp(lab_ca, internet, backends):
-    stand_in = GcpStandIn(lab_ca, backends[0], backends[1], Settings(time_scale=TIME_SCALE, rate_429=0.0, rate_503=0.0, seed=1))
+    settings = Settings(time_scale=TIME_SCALE, rate_429=0.0, rate_503=0.0, seed=1, rate_403=0.0,
+                        gke_operation_after_create='', quotas={}, os_login=False)
+    stand_in = GcpStandIn(lab_ca, backends[0], backends[1], settings)
     stand_in.register(internet[0])
     stand_in.start()
     yield stand_in

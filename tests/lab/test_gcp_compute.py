@@ -251,3 +251,69 @@ def test_stop_and_start_keep_the_vm(session, gcp, backends):
     wait_done(session, session.post(link + '/start').json())
     assert session.get(link).json()['status'] == 'RUNNING' and backends[1].started == ['istio-gce']
     assert backends[1].deleted == []
+
+
+def test_injected_compute_rate_limit_is_a_403_and_gke_is_not_affected(session, gcp):
+    # https://cloud.google.com/compute/api-quota: "you receive a 403 error with the reason rateLimitExceeded".
+    gcp.settings.rate_403 = 1.0
+    error = assert_google_error(session.get(COMPUTE + 'global/firewalls'), 403, 'PERMISSION_DENIED',
+                                'rateLimitExceeded', 'Rate Limit Exceeded')
+    assert error['errors'][0]['domain'] == 'usageLimits'
+    clusters = 'https://container.googleapis.com/v1/projects/%s/locations/-/clusters' % PROJECT
+    assert session.get(clusters).status_code == 200
+    gcp.settings.rate_403 = 0.0
+    assert session.get(COMPUTE + 'global/firewalls').status_code == 200
+
+
+def _quotas(session):
+    region = session.get(COMPUTE + 'regions/us-west2').json()
+    return dict((quota['metric'], (quota['limit'], quota['usage'])) for quota in region['quotas'])
+
+
+def test_regions_report_quotas_with_what_the_instances_use(session, gcp):
+    assert _quotas(session)['SSD_TOTAL_GB'] == (2048.0, 0.0)
+    body = instance(disks=[{'boot': True, 'autoDelete': True, 'initializeParams': {
+        'sourceImage': 'projects/debian-cloud/global/images/family/debian-12', 'diskSizeGb': '30',
+        'diskType': 'zones/us-west2-a/diskTypes/pd-balanced'}}],
+        networkInterfaces=[{'network': 'global/networks/default', 'accessConfigs': [{'type': 'ONE_TO_ONE_NAT'}]}])
+    wait_done(session, session.post(COMPUTE + 'zones/us-west2-a/instances', json=body).json())
+    quotas = _quotas(session)
+    assert quotas['SSD_TOTAL_GB'][1] == 30.0 and quotas['CPUS'][1] == 2.0 and quotas['IN_USE_ADDRESSES'][1] == 1.0
+    assert quotas['DISKS_TOTAL_GB'][1] == 0.0 and quotas['INSTANCES'][1] == 1.0
+    assert quotas['CPUS'][0] == 72.0
+
+
+def test_an_insert_over_quota_is_refused_with_403_quota_exceeded(session, gcp):
+    gcp.settings.quotas['SSD_TOTAL_GB'] = 20.0
+    body = instance(disks=[{'boot': True, 'initializeParams': {
+        'sourceImage': 'projects/debian-cloud/global/images/family/debian-12', 'diskSizeGb': '30',
+        'diskType': 'zones/us-west2-a/diskTypes/pd-balanced'}}])
+    assert_google_error(session.post(COMPUTE + 'zones/us-west2-a/instances', json=body), 403, 'PERMISSION_DENIED',
+                        'quotaExceeded', "Quota 'SSD_TOTAL_GB' exceeded.  Limit: 20.0 in region us-west2.")
+    assert_google_error(session.get(COMPUTE + 'zones/us-west2-a/instances/istio-gce'), 404, 'NOT_FOUND')
+    standard = instance(disks=[{'boot': True, 'initializeParams': {
+        'sourceImage': 'projects/debian-cloud/global/images/family/debian-12', 'diskSizeGb': '30',
+        'diskType': 'zones/us-west2-a/diskTypes/pd-standard'}}])
+    assert 'error' not in wait_done(session, session.post(COMPUTE + 'zones/us-west2-a/instances', json=standard).json())
+
+
+def test_project_metadata_reaches_the_guest_and_its_changes_too(session, gcp, backends):
+    project = session.get(COMPUTE.rstrip('/')).json()
+    assert project['name'] == PROJECT and 'items' not in project['commonInstanceMetadata']
+    wait_done(session, session.post(COMPUTE + 'zones/us-west2-a/instances', json=instance()).json())
+    assert backends[1].created[-1]['_projectMetadata'].get('items') is None
+    stale = {'fingerprint': 'AAAAAAAAAAA=', 'items': [{'key': 'enable-oslogin', 'value': 'TRUE'}]}
+    assert_google_error(session.post(COMPUTE + 'setCommonInstanceMetadata', json=stale), 412, 'FAILED_PRECONDITION',
+                        'conditionNotMet')
+    done = wait_done(session, session.post(COMPUTE + 'setCommonInstanceMetadata', json=dict(
+        stale, fingerprint=project['commonInstanceMetadata']['fingerprint'])).json())
+    assert done['operationType'] == 'setCommonInstanceMetadata' and 'error' not in done
+    assert session.get(COMPUTE.rstrip('/')).json()['commonInstanceMetadata']['items'] == stale['items']
+    updated = backends[1].metadata_updates[-1]
+    assert updated['name'] == 'istio-gce' and updated['_projectMetadata']['items'] == stale['items']
+
+
+def test_a_project_under_the_os_login_policy_starts_with_os_login_on(session, gcp):
+    gcp.settings.os_login = True
+    metadata = session.get(COMPUTE.rstrip('/')).json()['commonInstanceMetadata']
+    assert metadata['items'] == [{'key': 'enable-oslogin', 'value': 'TRUE'}]

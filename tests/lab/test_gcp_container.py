@@ -118,3 +118,124 @@ def test_injected_failure_and_backend_failure_fail_the_operation(session, gcp, b
     failed = wait_done(session, _create(session))
     assert failed['error']['message'] == 'kube-apiserver did not start'
     assert_google_error(session.get(LOCATION + 'clusters/west'), 404, 'NOT_FOUND')
+
+
+# -- GKE's own operations, node pools' instance groups, logging and monitoring, quotas ------------------------------
+
+def _operations(session):
+    return session.get(LOCATION + 'operations').json().get('operations', [])
+
+
+def test_gke_starts_an_operation_of_its_own_after_creation_and_refuses_changes_meanwhile(session, gcp):
+    gcp.settings.gke_operation_after_create = 'UPGRADE_NODES'
+    gcp.settings.durations['UPGRADE_NODES'] = 2000.0  # 4 s at the tests' time scale
+    wait_done(session, _create(session))
+    own = [op for op in _operations(session) if op['operationType'] == 'UPGRADE_NODES']
+    assert len(own) == 1 and own[0]['status'] in ('PENDING', 'RUNNING')
+    assert own[0]['targetLink'].endswith('/clusters/west/nodePools/default-pool')
+    cluster = session.get(LOCATION + 'clusters/west').json()
+    assert cluster['status'] == 'RUNNING' and cluster['nodePools'][0]['status'] == 'RECONCILING'
+    refusals = [
+        session.put(LOCATION + 'clusters/west', json={'update': {'desiredReleaseChannel': {'channel': 'STABLE'}}}),
+        session.post(LOCATION + 'clusters/west/nodePools/default-pool:setSize', json={'nodeCount': 3}),
+        session.post(LOCATION + 'clusters/west:setResourceLabels',
+                     json={'resourceLabels': {'a': 'b'}, 'labelFingerprint': cluster['labelFingerprint']}),
+        session.delete(LOCATION + 'clusters/west'),
+    ]
+    for refused in refusals:
+        assert_google_error(refused, 400, 'FAILED_PRECONDITION', 'failedPrecondition',
+                            'Operation %s is currently upgrading cluster west. Please wait and try again once it is '
+                            'done.' % own[0]['name'])
+    wait_done(session, own[0], timeout=30)
+    done = wait_done(session, session.post(LOCATION + 'clusters/west/nodePools/default-pool:setSize',
+                                           json={'nodeCount': 3}).json())
+    assert done['operationType'] == 'SET_NODE_POOL_SIZE' and 'error' not in done
+
+
+def test_other_operation_types_are_refused_as_incompatible(session, gcp):
+    wait_done(session, _create(session))
+    gcp.settings.durations['UPDATE_CLUSTER'] = 2000.0
+    gcp.container.start_gke_operation(PROJECT, 'us-west2-a', 'west', 'UPDATE_CLUSTER')
+    assert_google_error(session.delete(LOCATION + 'clusters/west'), 400, 'FAILED_PRECONDITION', 'failedPrecondition',
+                        'Cluster is running incompatible operation operation-')
+
+
+def test_pools_have_an_instance_group_per_zone_that_set_size_resizes(session, gcp):
+    wait_done(session, _create(session))
+    pool = session.get(LOCATION + 'clusters/west/nodePools/default-pool').json()
+    [url] = pool['instanceGroupUrls']
+    assert url.startswith('https://www.googleapis.com/compute/v1/projects/%s/zones/us-west2-a/instanceGroupManagers/'
+                          'gke-west-default-pool-' % PROJECT) and url.endswith('-grp')
+    group = session.get(url).json()
+    assert group['targetSize'] == 2 and group['zone'].endswith('/zones/us-west2-a')
+    wait_done(session, session.post(LOCATION + 'clusters/west/nodePools/default-pool:setSize',
+                                    json={'nodeCount': 4}).json())
+    assert session.get(url).json()['targetSize'] == 4
+    pool = session.get(LOCATION + 'clusters/west/nodePools/default-pool').json()
+    assert pool['initialNodeCount'] == 2  # stays at the creation value
+    assert session.get(LOCATION + 'clusters/west').json()['currentNodeCount'] == 4
+    assert_google_error(session.get(url.replace('-grp', '-nope-grp')), 404, 'NOT_FOUND')
+
+
+def test_current_node_count_counts_the_surge_node_during_an_upgrade_and_the_groups_do_not(session, gcp):
+    wait_done(session, _create(session))
+    gcp.settings.durations['UPGRADE_NODES'] = 2000.0
+    upgrade = gcp.container.start_gke_operation(PROJECT, 'us-west2-a', 'west')
+    cluster = session.get(LOCATION + 'clusters/west').json()
+    assert cluster['currentNodeCount'] == 3
+    assert session.get(cluster['nodePools'][0]['instanceGroupUrls'][0]).json()['targetSize'] == 2
+    wait_done(session, upgrade, timeout=30)
+    assert session.get(LOCATION + 'clusters/west').json()['currentNodeCount'] == 2
+
+
+def test_set_resource_labels_needs_the_current_fingerprint(session, gcp):
+    wait_done(session, _create(session))
+    fingerprint = session.get(LOCATION + 'clusters/west').json()['labelFingerprint']
+    assert_google_error(session.post(LOCATION + 'clusters/west:setResourceLabels',
+                                     json={'resourceLabels': {'team': 'mesh'}, 'labelFingerprint': 'stale'}),
+                        400, 'FAILED_PRECONDITION', None, 'fingerprint mismatch')
+    wait_done(session, session.post(LOCATION + 'clusters/west:setResourceLabels',
+                                    json={'resourceLabels': {'team': 'mesh'}, 'labelFingerprint': fingerprint}).json())
+    cluster = session.get(LOCATION + 'clusters/west').json()
+    assert cluster['resourceLabels'] == {'team': 'mesh'} and cluster['labelFingerprint'] != fingerprint
+
+
+@pytest.mark.parametrize('update, message', [
+    ({'desiredLoggingService': 'none'},
+     '"logging.googleapis.com/kubernetes" and "monitoring.googleapis.com/kubernetes" can only be set together (was '
+     '"none" and "").'),
+    ({'desiredMonitoringService': 'none'}, 'can only be set together (was "" and "none").'),
+    ({'desiredMonitoringService': 'monitoring.googleapis.com'},
+     'Legacy monitoring is not supported in clusters running Kubernetes 1.15 or above.'),
+    ({'desiredLoggingService': 'logging.googleapis.com', 'desiredMonitoringService': 'none'}, 'Legacy logging'),
+])
+def test_logging_and_monitoring_combinations_gke_refuses(session, gcp, update, message):
+    wait_done(session, _create(session))
+    assert_google_error(session.put(LOCATION + 'clusters/west', json={'update': update}), 400, 'INVALID_ARGUMENT',
+                        'badRequest', message)
+
+
+def test_logging_and_monitoring_change_together_in_one_update(session, gcp):
+    wait_done(session, _create(session))
+    wait_done(session, session.put(LOCATION + 'clusters/west', json={'update': {
+        'desiredLoggingService': 'none', 'desiredMonitoringService': 'none'}}).json())
+    cluster = session.get(LOCATION + 'clusters/west').json()
+    assert (cluster['loggingService'], cluster['monitoringService']) == ('none', 'none')
+    assert_google_error(session.post(LOCATION + 'clusters', json=_cluster('east', loggingService='none')), 400,
+                        'INVALID_ARGUMENT', 'badRequest', 'can only be set together')
+
+
+def test_nodes_count_against_the_regions_quotas(session, gcp):
+    gcp.settings.quotas['SSD_TOTAL_GB'] = 500.0
+    refused = session.post(LOCATION + 'clusters', json=_cluster(initialNodeCount=6))
+    assert_google_error(refused, 403, 'PERMISSION_DENIED', 'forbidden',
+                        'Insufficient regional quota to satisfy request: resource "SSD_TOTAL_GB": request requires '
+                        "'600.0' and is short '100.0'. project has a quota of '500.0' with '500.0' available. View and "
+                        'manage quotas at https://console.cloud.google.com/iam-admin/quotas?usage=USED&project=%s.'
+                        % PROJECT)
+    wait_done(session, _create(session, initialNodeCount=3))
+    region = session.get('https://compute.googleapis.com/compute/v1/projects/%s/regions/us-west2' % PROJECT).json()
+    usage = dict((quota['metric'], quota['usage']) for quota in region['quotas'])
+    assert usage['SSD_TOTAL_GB'] == 300.0 and usage['CPUS'] == 12.0 and usage['IN_USE_ADDRESSES'] == 3.0
+    assert_google_error(session.post(LOCATION + 'clusters/west/nodePools/default-pool:setSize', json={'nodeCount': 6}),
+                        403, 'PERMISSION_DENIED', 'forbidden', "request requires '300.0' and is short '100.0'")

@@ -61,3 +61,36 @@ def test_inserted_instance_boots_behind_its_firewall_and_takes_its_ssh_key(fleet
     wait_done(session, session.delete(done['targetLink']).json(), timeout=60)
     assert fleet.names() == []
     assert not os.path.exists(str(tmp_path / 'state' / 'vms' / 'istio-gce'))
+
+
+def test_os_login_makes_the_vm_refuse_its_metadata_key_until_the_project_turns_it_off(fleet_gcp, lab_env, tmp_path):
+    # A project under constraints/compute.requireOsLogin: the VM takes no key from metadata
+    # (https://cloud.google.com/compute/docs/oslogin), and SSH says so as it does on Compute Engine.
+    stand_in, _fleet, vpc = fleet_gcp
+    stand_in.settings.os_login = True
+    stand_in.authority.create_key_file(str(tmp_path / 'sa.json'), PROJECT)
+    credentials = service_account.Credentials.from_service_account_file(
+        str(tmp_path / 'sa.json'), scopes=['https://www.googleapis.com/auth/compute'])
+    session = AuthorizedSession(credentials)
+    key = str(tmp_path / 'alice')
+    subprocess.run(['ssh-keygen', '-q', '-t', 'ed25519', '-N', '', '-f', key], check=True)
+    with open(key + '.pub', encoding='ascii') as handle:
+        public = handle.read().strip()
+    body = instance(metadata={'items': [{'key': 'ssh-keys', 'value': 'alice:' + public}]})
+    done = wait_done(session, session.post(COMPUTE + 'zones/us-west2-a/instances', json=body).json(), timeout=120)
+    assert 'error' not in done, done
+    address = session.get(done['targetLink']).json()['networkInterfaces'][0]['networkIP']
+    ssh = ['ssh', '-F', '/dev/null', '-i', key, '-o', 'BatchMode=yes', '-o', 'IdentitiesOnly=yes',
+           '-o', 'StrictHostKeyChecking=no', '-o', 'UserKnownHostsFile=/dev/null', '-o', 'ConnectTimeout=5',
+           'alice@' + address, 'hostname']
+    refused = subprocess.run(netns.command(vpc.controller_netns, ssh), capture_output=True, text=True, timeout=60,
+                             check=False)
+    assert refused.returncode == 255 and 'Permission denied (publickey)' in refused.stderr, refused.stderr
+
+    project = session.get(COMPUTE.rstrip('/')).json()
+    wait_done(session, session.post(COMPUTE + 'setCommonInstanceMetadata', json={
+        'fingerprint': project['commonInstanceMetadata']['fingerprint'],
+        'items': [{'key': 'enable-oslogin', 'value': 'FALSE'}]}).json(), timeout=60)
+    accepted = subprocess.run(netns.command(vpc.controller_netns, ssh), capture_output=True, text=True, timeout=60,
+                              check=False)
+    assert accepted.returncode == 0 and accepted.stdout.strip() == 'istio-gce', accepted.stderr

@@ -74,7 +74,10 @@ def gcp_lab(tmp_path):
     registry = HostRegistry()
     proxy = ConnectProxy(registry, port=0).start()
     clusters, vms = RecordingClusterBackend(ca), RecordingVmBackend()
-    stand_in = GcpStandIn(ca, clusters, vms, Settings(time_scale=TIME_SCALE, rate_429=0.0, rate_503=0.0, seed=7))
+    # Explicit settings: no MESHBRIDGE_LAB_* variable of the caller's environment changes what the tests see.
+    settings = Settings(time_scale=TIME_SCALE, rate_429=0.0, rate_503=0.0, seed=7, rate_403=0.0,
+                        gke_operation_after_create='', quotas={}, os_login=False)
+    stand_in = GcpStandIn(ca, clusters, vms, settings)
     stand_in.register(registry)
     stand_in.start()
     key_file = str(tmp_path / 'lab-sa.json')
