@@ -48,8 +48,10 @@ options:
     elements: str
   api_retries:
     description:
-      - How many times a request is retried after HTTP 429 or 5xx or a connection error, with exponential
-        backoff and full jitter (0.5 s doubling, at most 30 s between tries; a C(Retry-After) header is honoured).
+      - How many times a request is retried after HTTP 429 or 5xx, a 403 whose reason is C(rateLimitExceeded) or
+        C(userRateLimitExceeded) (how Compute Engine answers a request over its rate quota), or a connection error,
+        with exponential backoff and full jitter (0.5 s doubling, at most 30 s between tries; a C(Retry-After)
+        header is honoured). A 403 for any other reason (permission, C(quotaExceeded)) is not retried.
     type: int
     default: 6
   operation_timeout:

@@ -44,6 +44,10 @@ class Poller(object):
         self._clock = clock or time.monotonic
         self._sleep = sleep or time.sleep
 
+    def pause(self, seconds):
+        """Sleep ``seconds`` with this poller's sleep (a backoff between tries that is not a poll)."""
+        self._sleep(seconds)
+
     def until(self, read, is_done, timeout, describe):
         """Call ``read()`` until ``is_done(value)``; returns ``(value, reads, elapsed seconds)``.
 

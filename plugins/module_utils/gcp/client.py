@@ -10,7 +10,7 @@ import random
 import time
 
 from ansible_collections.meshbridge.istio_vm.plugins.module_utils.gcp.errors import (
-    GcpApiError, GcpAuthError, GcpError, describe_cause)
+    GcpApiError, GcpAuthError, GcpError, describe_cause, error_reasons)
 
 try:
     import requests
@@ -24,6 +24,11 @@ except ImportError as exc:  # pragma: no cover - depends on the controller's Pyt
 
 # Quota (429) and transient server errors are worth another try; everything else is the caller's to fix.
 RETRYABLE_STATUS = frozenset([429, 500, 502, 503, 504])
+# Compute Engine answers a request over its rate quota with 403, not 429: "If your project exceeds a rate quota, you
+# receive a 403 error with the reason rateLimitExceeded. To resolve this error, wait a minute then try your request
+# again" (https://cloud.google.com/compute/api-quota); Google's APIs use userRateLimitExceeded for the per-user
+# limit. A 403 with any other reason (forbidden, quotaExceeded for resource quota) stays final.
+RATE_LIMIT_REASONS = frozenset(['rateLimitExceeded', 'userRateLimitExceeded'])
 USER_AGENT = 'meshbridge-istio_vm'
 
 
@@ -106,9 +111,10 @@ class GcpClient(object):
                                    % (method, url, describe_cause(exc), self._auth_remedy))
             if response.status_code < 400:
                 return response.json() if response.content else {}
-            if response.status_code not in RETRYABLE_STATUS or attempt >= self.policy.retries:
+            cause = retry_cause(response.status_code, response.text)
+            if cause is None or attempt >= self.policy.retries:
                 raise GcpApiError(method, url, response.status_code, response.text)
-            self._backoff(attempt, method, url, response.status_code, _retry_after(response))
+            self._backoff(attempt, method, url, cause, _retry_after(response))
             attempt += 1
 
     def _backoff(self, attempt, method, url, cause, retry_after):
@@ -116,6 +122,17 @@ class GcpClient(object):
         self.retried.append({'method': method, 'url': url, 'cause': cause, 'attempt': attempt + 1,
                              'delay': round(delay, 3)})
         self._sleep(delay)
+
+
+def retry_cause(status_code, body_text):
+    """What a retry is recorded as (the status, or ``403 rateLimitExceeded``), or None when the answer is final."""
+    if status_code in RETRYABLE_STATUS:
+        return status_code
+    if status_code == 403:
+        limited = sorted(RATE_LIMIT_REASONS.intersection(error_reasons(body_text)))
+        if limited:
+            return '403 %s' % limited[0]
+    return None
 
 
 def _retry_after(response):

@@ -63,6 +63,12 @@ def describe_cause(exc):
     return text.rstrip('. ')
 
 
+def error_reasons(body_text):
+    """The ``errors[].reason`` values of Google's error JSON in ``body_text`` (none for other bodies)."""
+    reason = _parse_error_body(body_text)[1]
+    return reason.split(', ') if reason else []
+
+
 def _parse_error_body(body_text):
     """``(status, reason, message)`` from Google's error JSON, or the start of a non-JSON body."""
     try:

@@ -24,6 +24,8 @@ class ManagedResource(object):
         self.client = client
         self.params = params
         self.waiter = waiter or OperationWaiter(client)
+        # What the user should see besides the result (the module warns with each): waits the run had to make.
+        self.warnings = []
 
     def settle(self, current, check_mode):
         """Hook for an existing resource that is not in a steady state; returns it as it is once settled (in
@@ -77,6 +79,8 @@ class ManagedResource(object):
         result[self.RESULT_KEY] = current if current is not None else {}
         result['operations'] = self.waiter.progress
         result['api_retries'] = self.client.retried
+        if self.warnings:
+            result['warnings'] = result.get('warnings', []) + self.warnings
         return result
 
     def _fields_to_update(self, desired, before):
@@ -112,9 +116,11 @@ class ManagedResource(object):
         return self.update(adopted, fields) if fields else adopted
 
 
-# Retry causes after which the first try certainly did nothing: quota refuses a request before it runs, and a
-# connection that was never made carried no request.
-_NOT_RUN = frozenset([429, 'ConnectTimeout'])
+# What a busy GKE cluster's refusal of a mutation is recorded as among the retries (container.Cluster).
+BUSY_CAUSE = '400 FAILED_PRECONDITION'
+# Retry causes after which the first try certainly did nothing: quota and rate limits (429, compute's 403) refuse a
+# request before it runs, a busy cluster refuses it too, and a connection that was never made carried no request.
+_NOT_RUN = frozenset([429, '403 rateLimitExceeded', '403 userRateLimitExceeded', BUSY_CAUSE, 'ConnectTimeout'])
 
 
 def _retried_after_it_may_have_run(retries, exc):

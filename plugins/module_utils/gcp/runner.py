@@ -13,7 +13,8 @@ from ansible_collections.meshbridge.istio_vm.plugins.module_utils.gcp.errors imp
 
 
 def run_resource_module(module, resource_class):
-    """Reconcile ``resource_class(client, module.params)`` to ``module.params['state']`` and exit the module."""
+    """Reconcile ``resource_class(client, module.params)`` to ``module.params['state']`` and exit the module. A
+    module without ``state`` (a read-only check) gets ``run(None, check_mode)``."""
     if not auth.HAS_GOOGLE_AUTH:
         module.fail_json(msg=missing_required_lib('google-auth'), exception=str(auth.GOOGLE_AUTH_IMPORT_ERROR))
     if not gcp_client.HAS_REQUESTS:
@@ -26,13 +27,16 @@ def run_resource_module(module, resource_class):
         client = gcp_client.GcpClient(credentials, policy=gcp_client.RetryPolicy(retries=module.params['api_retries']),
                                       auth_remedy=auth.auth_remedy(module.params))
         resource = resource_class(client, module.params)
-        result = resource.run(module.params['state'], module.check_mode)
+        result = resource.run(module.params.get('state'), module.check_mode)
     except (GcpError,) + auth.GOOGLE_AUTH_ERRORS as exc:
         if not isinstance(exc, GcpError):  # raised past the client (it converts what it sees): still a message
             exc = auth.auth_failure(module.params, 'the credentials are not usable', exc)
         failure = {'msg': str(exc)}
         if resource is not None:
             failure.update(operations=resource.waiter.progress, api_retries=resource.client.retried)
+            for warning in resource.warnings:
+                module.warn(warning)
+        failure.update(getattr(exc, 'details', None) or {})
         module.fail_json(**failure)
     for warning in result.pop('warnings', []):
         module.warn(warning)

@@ -100,3 +100,32 @@ def test_non_json_error_bodies_are_shown_shortened():
 def test_empty_success_body_is_an_empty_dict():
     client, dummy = make_client(ScriptedSession(response(204)))
     assert client.delete(URL) == {}
+
+
+@pytest.mark.parametrize('reason', ['rateLimitExceeded', 'userRateLimitExceeded'])
+def test_compute_rate_limit_403_is_retried_like_429(reason):
+    # Compute Engine's answer to a request over its rate quota (https://cloud.google.com/compute/api-quota).
+    session = ScriptedSession(api_error(403, 'Rate Limit Exceeded', reason, 'PERMISSION_DENIED'),
+                              response(200, {'name': 'f'}))
+    client, clock = make_client(session)
+    assert client.get(URL) == {'name': 'f'}
+    assert [entry['cause'] for entry in client.retried] == ['403 ' + reason] and len(clock.sleeps) == 1
+
+
+@pytest.mark.parametrize('reason', ['forbidden', 'quotaExceeded'])
+def test_other_403s_are_final(reason):
+    session = ScriptedSession(api_error(403, "Quota 'SSD_TOTAL_GB' exceeded.  Limit: 500.0 in region us-west2.",
+                                        reason, 'PERMISSION_DENIED'))
+    client, clock = make_client(session)
+    with pytest.raises(GcpApiError, match='reason: %s' % reason):
+        client.post(URL, {'name': 'f'})
+    assert not clock.sleeps and len(session.calls) == 1
+
+
+def test_a_rate_limit_403_that_persists_fails_after_the_retries_with_googles_message():
+    session = ScriptedSession(*[api_error(403, 'Rate Limit Exceeded', 'rateLimitExceeded', 'PERMISSION_DENIED')] * 3)
+    client, dummy = make_client(session, retries=2)
+    with pytest.raises(GcpApiError, match=r'403 PERMISSION_DENIED on GET .*: Rate Limit Exceeded '
+                                          r'\(reason: rateLimitExceeded\)'):
+        client.get(URL)
+    assert len(session.calls) == 3

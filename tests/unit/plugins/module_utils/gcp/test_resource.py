@@ -55,10 +55,15 @@ def test_a_409_is_not_adopted_when_only_an_earlier_request_was_retried():
     assert caught.value.status_code == 409
 
 
-def test_a_409_is_not_adopted_when_the_insert_was_retried_after_a_429():
-    # A 429 is refused before the API acts on it: the first try created nothing, so someone else's rule answered.
+@pytest.mark.parametrize('refusal', [
+    api_error(429, 'quota', 'rateLimitExceeded', 'RESOURCE_EXHAUSTED'),
+    api_error(403, 'Rate Limit Exceeded', 'rateLimitExceeded', 'PERMISSION_DENIED'),
+], ids=['429', '403-rate-limit'])
+def test_a_409_is_not_adopted_when_the_insert_was_retried_after_a_rate_limit(refusal):
+    # A rate limit refuses a request before the API acts on it: the first try created nothing, so someone else's
+    # rule answered.
     with pytest.raises(GcpApiError) as caught:
-        run(not_found(), api_error(429, 'quota', 'rateLimitExceeded', 'RESOURCE_EXHAUSTED'), already_exists())
+        run(not_found(), refusal, already_exists())
     assert caught.value.status_code == 409
 
 
