@@ -13,9 +13,18 @@ version_added: 0.1.0
 description:
   - Creates or deletes a GKE Standard cluster with IP aliases (VPC-native) always on, one node pool, a release
     channel, Cloud Logging and Monitoring, and resource labels.
-  - Keeps node count (C(setSize)), release channel, logging, monitoring (one C(clusters.update) each, as GKE
-    applies one change per call) and resource labels in sync. Network, node machine type, disk size, image type
-    and address ranges are fixed at creation; when they differ the module fails and names them.
+  - Keeps node count (C(setSize)), release channel (one C(clusters.update)), logging and monitoring (one
+    C(clusters.update) for both, as GKE takes the Kubernetes logging and monitoring services only together) and
+    resource labels in sync. Network, node machine type, disk size, disk type, image type and address ranges are
+    fixed at creation; when they differ the module fails and names them.
+  - The node count compared with O(node_count) is read per zone from the node pool's managed instance groups
+    (their C(targetSize)), not from the cluster's deprecated C(currentNodeCount), which counts every pool and
+    zone and, during an upgrade, the surge nodes.
+  - Before changing or deleting an existing cluster the module waits for the operations running on it, GKE's own
+    (auto-upgrades, repairs) included, as GKE refuses other changes meanwhile (400 C(FAILED_PRECONDITION),
+    "Cluster is running incompatible operation"). A change GKE still refuses for that reason is retried with
+    backoff, at most O(api_retries) times. Each wait is named in a warning and listed in RV(operations); each
+    refusal in RV(api_retries).
   - Waits, bounded by O(operation_timeout), for every operation and for the cluster to be C(RUNNING). A cluster
     left in C(ERROR) by a failed creation is deleted and created again (O(state=present)) or deleted
     (O(state=absent)); either reports a change, check mode predicts it without deleting anything, and a replacement
@@ -74,6 +83,13 @@ options:
     description: Boot disk size of each node in GB.
     type: int
     default: 100
+  disk_type:
+    description:
+      - Boot disk type of each node. V(pd-balanced) and V(pd-ssd) count against the region's C(SSD_TOTAL_GB)
+        quota, V(pd-standard) against C(DISKS_TOTAL_GB), which new projects have more of.
+    type: str
+    choices: [pd-standard, pd-balanced, pd-ssd]
+    default: pd-balanced
   image_type:
     description: Node image. Docker-based C(COS) was removed in GKE 1.24; C(COS_CONTAINERD) is its successor.
     type: str
@@ -90,11 +106,15 @@ options:
     choices: [RAPID, REGULAR, STABLE, EXTENDED]
     default: REGULAR
   cloud_logging:
-    description: Send system and workload logs to Cloud Logging (C(logging.googleapis.com/kubernetes)).
+    description:
+      - Send system and workload logs to Cloud Logging (C(logging.googleapis.com/kubernetes)).
+      - GKE takes the Kubernetes logging and monitoring services only together, so this must equal
+        O(cloud_monitoring); the module refuses other combinations before any call.
     type: bool
     default: true
   cloud_monitoring:
-    description: Send metrics to Cloud Monitoring (C(monitoring.googleapis.com/kubernetes)).
+    description:
+      - Send metrics to Cloud Monitoring (C(monitoring.googleapis.com/kubernetes)). Must equal O(cloud_logging).
     type: bool
     default: true
   cluster_ipv4_cidr:
@@ -132,6 +152,16 @@ EXAMPLES = r'''
     node_count: 5
     disk_size_gb: 100
   register: west
+
+- name: A smaller cluster for a new project's quota (3 nodes x 50 GB on standard disks)
+  meshbridge.istio_vm.container_cluster:
+    name: west
+    location: us-west2-a
+    project: my-project
+    auth_kind: application
+    node_count: 3
+    disk_size_gb: 50
+    disk_type: pd-standard
 '''
 
 RETURN = r'''
@@ -149,13 +179,15 @@ changed_fields:
   elements: str
   sample: [nodeCount]
 operations:
-  description: Each long-running operation waited for, with its final status, polls and seconds taken.
+  description: Each long-running operation waited for (the module's own, and those running on the cluster before it
+    changed it), with its final status, polls and seconds taken.
   returned: always
   type: list
   elements: dict
   sample: [{"operation": "operation-1", "type": "CREATE_CLUSTER", "status": "DONE", "polls": 9, "elapsed": 240.5}]
 api_retries:
-  description: Each request retried after a 429, 5xx or connection error, with the delay before the retry.
+  description: Each request retried after a 429, 5xx, a 403 C(rateLimitExceeded) or a connection error, or
+    refused because the cluster was busy (cause C(400 FAILED_PRECONDITION)), with the delay before the retry.
   returned: always
   type: list
   elements: dict
@@ -186,6 +218,7 @@ def main():
         node_count=dict(type='int', default=3),
         machine_type=dict(type='str', default='e2-medium'),
         disk_size_gb=dict(type='int', default=100),
+        disk_type=dict(type='str', default='pd-balanced', choices=['pd-standard', 'pd-balanced', 'pd-ssd']),
         image_type=dict(type='str', default='COS_CONTAINERD'),
         node_oauth_scopes=dict(type='list', elements='str', default=['https://www.googleapis.com/auth/cloud-platform']),
         release_channel=dict(type='str', default='REGULAR', choices=['RAPID', 'REGULAR', 'STABLE', 'EXTENDED']),

@@ -6,22 +6,77 @@
 from __future__ import absolute_import, division, print_function
 __metaclass__ = type
 
-from ansible_collections.meshbridge.istio_vm.plugins.module_utils.gcp.errors import GcpInputError, GcpOperationError
+import re
+
+from ansible_collections.meshbridge.istio_vm.plugins.module_utils.gcp.errors import (
+    GcpApiError, GcpInputError, GcpOperationError)
 from ansible_collections.meshbridge.istio_vm.plugins.module_utils.gcp.operations import Poller
-from ansible_collections.meshbridge.istio_vm.plugins.module_utils.gcp.resource import ManagedResource
+from ansible_collections.meshbridge.istio_vm.plugins.module_utils.gcp.resource import BUSY_CAUSE, ManagedResource
 from ansible_collections.meshbridge.istio_vm.plugins.module_utils.gcp.validation import (
     GKE_NAME_MAX, check_cidr, check_labels, check_name)
 
 CONTAINER_API = 'https://container.googleapis.com/v1'
 LOGGING_SERVICE = 'logging.googleapis.com/kubernetes'
 MONITORING_SERVICE = 'monitoring.googleapis.com/kubernetes'
+NODE_DISK_TYPES = ('pd-standard', 'pd-balanced', 'pd-ssd')
+
+# GKE refuses a mutation of a cluster while an operation runs on it, its own (auto-upgrades, repairs) included, with
+# 400 FAILED_PRECONDITION: "Operation operation-... is currently upgrading cluster west. Please wait and try again
+# once it is done." (hashicorp/terraform-provider-google#3650) or "Cluster is running incompatible operation
+# operation-..." (rancher/gke-operator#509).
+_BUSY_MESSAGE = re.compile(r'incompatible operation|is currently \w+ cluster|try again once it is done',
+                           re.IGNORECASE)
+
+
+def cluster_busy(exc):
+    """Whether ``exc`` (a GcpApiError) is GKE's refusal to change a cluster while an operation runs on it."""
+    return (isinstance(exc, GcpApiError) and exc.status_code == 400
+            and (exc.status == 'FAILED_PRECONDITION' or 'failedPrecondition' in (exc.reason or ''))
+            and bool(_BUSY_MESSAGE.search(exc.api_message or '')))
+
+
+def targets_cluster(target_link, location, name):
+    """Whether an Operation's ``targetLink`` is cluster ``name`` in ``location`` or one of its node pools or nodes.
+    GKE writes the link with the project's number or ID and ``zones/`` or ``locations/``."""
+    return bool(re.search(r'/(?:zones|locations)/%s/clusters/%s(?:/|$)' % (re.escape(location), re.escape(name)),
+                          target_link or ''))
+
+
+def pool_nodes_per_zone(client, pool):
+    """The node pool's nodes per zone, as its managed instance groups say (the node pool's ``instanceGroupUrls``,
+    one group per zone, each group's ``targetSize``), as Terraform's provider reads a pool's ``node_count``. A
+    group that is gone (404) is skipped. Without groups (a pool still being created) ``initialNodeCount``, which
+    is per zone and stays at its creation value. Zones with different sizes give ``{zone: size}``, which no
+    ``node_count`` equals."""
+    sizes = {}
+    for url in pool.get('instanceGroupUrls') or []:
+        group = client.get_or_none(url)
+        if group is not None:
+            zone = (group.get('zone') or url.split('/zones/')[-1].split('/')[0]).rstrip('/').rsplit('/', 1)[-1]
+            sizes[zone] = sizes.get(zone, 0) + int(group.get('targetSize') or 0)
+    if not sizes:
+        return pool.get('initialNodeCount')
+    if len(set(sizes.values())) == 1:
+        return list(sizes.values())[0]
+    return sizes
+
+
+def check_telemetry(cloud_logging, cloud_monitoring):
+    """Refuse the logging/monitoring pair GKE refuses, naming the parameters, the rule and the fix."""
+    if bool(cloud_logging) != bool(cloud_monitoring):
+        raise GcpInputError(
+            'cloud_logging=%s with cloud_monitoring=%s: GKE takes the Kubernetes logging and monitoring services '
+            '(%s, %s) only together and refuses a cluster with one of them and not the other ("can only be set '
+            'together"). Set both to true (Cloud Logging and Cloud Monitoring) or both to false.'
+            % (bool(cloud_logging), bool(cloud_monitoring), LOGGING_SERVICE, MONITORING_SERVICE))
 
 
 class Cluster(ManagedResource):
     """A VPC-native (alias IP) GKE cluster. Node machine type, disk, image and the address ranges are set at
     creation; node count, release channel, logging, monitoring and labels are kept in sync."""
 
-    IMMUTABLE = frozenset(['network', 'machineType', 'diskSizeGb', 'imageType', 'clusterIpv4Cidr', 'servicesIpv4Cidr'])
+    IMMUTABLE = frozenset(['network', 'machineType', 'diskSizeGb', 'diskType', 'imageType', 'clusterIpv4Cidr',
+                           'servicesIpv4Cidr'])
     RESULT_KEY = 'cluster'
     _TRANSIENT = ('PROVISIONING', 'RECONCILING', 'STOPPING')
 
@@ -49,6 +104,10 @@ class Cluster(ManagedResource):
             raise GcpInputError('node_count=%s: a cluster needs at least 1 node' % params['node_count'])
         if params['disk_size_gb'] < 10:
             raise GcpInputError('disk_size_gb=%s is below the 10 GB minimum of a node boot disk' % params['disk_size_gb'])
+        if params['disk_type'] not in NODE_DISK_TYPES:
+            raise GcpInputError('disk_type=%r is not a node disk type: use one of %s'
+                                % (params['disk_type'], ', '.join(NODE_DISK_TYPES)))
+        check_telemetry(params['cloud_logging'], params['cloud_monitoring'])
 
     def desired_view(self):
         params = self.params
@@ -56,6 +115,7 @@ class Cluster(ManagedResource):
             'network': params['network'],
             'machineType': params['machine_type'],
             'diskSizeGb': params['disk_size_gb'],
+            'diskType': params['disk_type'],
             'imageType': params['image_type'],
             'nodeCount': params['node_count'],
             'releaseChannel': params['release_channel'],
@@ -83,8 +143,11 @@ class Cluster(ManagedResource):
             'network': cluster.get('network'),
             'machineType': config.get('machineType'),
             'diskSizeGb': config.get('diskSizeGb'),
+            'diskType': config.get('diskType'),
             'imageType': config.get('imageType'),
-            'nodeCount': self._nodes_per_zone(cluster, pool),
+            # Not the cluster's currentNodeCount: deprecated, it counts every pool and zone and, during an upgrade,
+            # the surge nodes.
+            'nodeCount': pool_nodes_per_zone(self.client, pool) if pool else None,
             'releaseChannel': channel,
             'loggingService': cluster.get('loggingService'),
             'monitoringService': cluster.get('monitoringService'),
@@ -92,18 +155,6 @@ class Cluster(ManagedResource):
             'clusterIpv4Cidr': cluster.get('clusterIpv4Cidr'),
             'servicesIpv4Cidr': cluster.get('servicesIpv4Cidr'),
         }
-
-    @staticmethod
-    def _nodes_per_zone(cluster, pool):
-        """The pool's nodes per zone, the unit of node_count and setSize. initialNodeCount (per zone) stays at the
-        creation value; currentNodeCount counts the nodes of every pool in every zone, so with one pool it is
-        divided by the pool's zones (one for a zonal cluster, three for a regional one). Zones holding different
-        numbers of nodes give a fraction, which no node_count matches."""
-        total = cluster.get('currentNodeCount')
-        if len(cluster.get('nodePools') or []) != 1 or total is None:
-            return pool.get('initialNodeCount')
-        zones = len(pool.get('locations') or cluster.get('locations') or []) or 1
-        return total // zones if total % zones == 0 else round(float(total) / zones, 2)
 
     def _wait(self, operation):
         fallback = '%s/operations/%s' % (self.location_url, operation.get('name'))
@@ -137,8 +188,8 @@ class Cluster(ManagedResource):
             policy['clusterIpv4CidrBlock'] = view['clusterIpv4Cidr']
         if 'servicesIpv4Cidr' in view:
             policy['servicesIpv4CidrBlock'] = view['servicesIpv4Cidr']
-        config = {'machineType': view['machineType'], 'diskSizeGb': view['diskSizeGb'], 'imageType': view['imageType'],
-                  'oauthScopes': params['node_oauth_scopes']}
+        config = {'machineType': view['machineType'], 'diskSizeGb': view['diskSizeGb'], 'diskType': view['diskType'],
+                  'imageType': view['imageType'], 'oauthScopes': params['node_oauth_scopes']}
         cluster = {
             'name': self.name,
             'network': view['network'],
@@ -160,19 +211,73 @@ class Cluster(ManagedResource):
 
     def update(self, current, fields):
         view = self.desired_view()
-        # GKE applies one setting per update call.
-        for field, update in (('releaseChannel', {'desiredReleaseChannel': {'channel': view['releaseChannel']}}),
-                              ('loggingService', {'desiredLoggingService': view['loggingService']}),
-                              ('monitoringService', {'desiredMonitoringService': view['monitoringService']})):
-            if field in fields:
-                self._wait(self.client.put(self.self_link, {'update': update}))
+        # One setting per ClusterUpdate ("Exactly one update can be applied to a cluster with each request"), except
+        # the logging and monitoring services: GKE takes the Kubernetes ones only together and refuses a call that
+        # would leave the cluster with one of them ("can only be set together", hashicorp/terraform-provider-google
+        # #3078), so they change in one call, as gcloud's --enable-stackdriver-kubernetes sends them.
+        if 'releaseChannel' in fields:
+            self._wait(self._mutate('PUT', self.self_link,
+                                    {'update': {'desiredReleaseChannel': {'channel': view['releaseChannel']}}}))
+        if 'loggingService' in fields or 'monitoringService' in fields:
+            self._wait(self._mutate('PUT', self.self_link, {'update': {
+                'desiredLoggingService': view['loggingService'],
+                'desiredMonitoringService': view['monitoringService']}}))
         if 'nodeCount' in fields:
-            self._wait(self.client.post(self.pool_link + ':setSize', {'nodeCount': view['nodeCount']}))
+            self._wait(self._mutate('POST', self.pool_link + ':setSize', {'nodeCount': view['nodeCount']}))
         if 'resourceLabels' in fields:
-            fingerprint = self.client.get(self.self_link).get('labelFingerprint')
-            self._wait(self.client.post(self.self_link + ':setResourceLabels', {
-                'resourceLabels': view['resourceLabels'], 'labelFingerprint': fingerprint}))
+            self._wait(self._mutate('POST', self.self_link + ':setResourceLabels', lambda: {
+                'resourceLabels': view['resourceLabels'],
+                'labelFingerprint': self.client.get(self.self_link).get('labelFingerprint')}))
         return self._await_steady()
 
     def delete(self, current):
-        self._wait(self.client.delete(self.self_link))
+        self._wait(self._mutate('DELETE', self.self_link))
+
+    # -- a cluster busy with other operations ------------------------------------------------------------------------
+
+    def _running_operations(self):
+        """The operations not DONE on this cluster and its node pools, GKE's own included. operations.list has no
+        filter: it lists the location's operations, and their targetLink says which cluster each is on."""
+        listed = self.client.get('%s/operations' % self.location_url)
+        return [operation for operation in listed.get('operations') or []
+                if operation.get('status') != 'DONE'
+                and targets_cluster(operation.get('targetLink'), self.location, self.name)]
+
+    def _await_operations(self):
+        """Wait (each bounded by operation_timeout) until no operation runs on the cluster. Each wait is in the
+        result's operations and named in a warning; one that fails is the cluster's business, not this change's."""
+        for operation in self._running_operations():
+            try:
+                self._wait(operation)
+                outcome = 'done'
+            except GcpOperationError as exc:
+                outcome = 'failed (%s)' % exc
+            elapsed = self.waiter.progress[-1]['elapsed'] if self.waiter.progress else 0
+            self.warnings.append('cluster %s was busy with operation %s (%s on %s): waited %.0f s until it was %s '
+                                 'before changing the cluster' % (
+                                     self.name, operation.get('name'), operation.get('operationType'),
+                                     operation.get('targetLink'), elapsed, outcome))
+
+    def _mutate(self, method, url, body=None):
+        """Send a mutation of the cluster once the operations running on it are done. GKE may start one of its own
+        at any time and refuse the call meanwhile (cluster_busy): then wait for the operations again, back off and
+        retry, at most api_retries times; each refusal is in the result's api_retries."""
+        self._await_operations()
+        attempt = 0
+        while True:
+            try:
+                return self.client.request(method, url, body=body() if callable(body) else body)
+            except GcpApiError as exc:
+                if not cluster_busy(exc):
+                    raise
+                if attempt >= self.client.policy.retries:
+                    raise GcpOperationError(
+                        'cluster %s stayed busy: GKE refused %s %s %d times because of operations running on the '
+                        'cluster (last answer: %s). Run again once they are done (gcloud container operations list '
+                        '--location %s).' % (self.name, method, url, attempt + 1, exc.api_message, self.location))
+                delay = self.client.policy.delay(attempt)
+                self.client.retried.append({'method': method, 'url': url, 'cause': BUSY_CAUSE, 'attempt': attempt + 1,
+                                            'delay': round(delay, 3), 'message': exc.api_message})
+                self._poller.pause(delay)
+                self._await_operations()
+                attempt += 1

@@ -2,9 +2,11 @@
 nothing that mutates; diff shows only managed fields; bad input fails before any call."""
 
 import copy
+import random
 
 import pytest
 
+from ansible_collections.meshbridge.istio_vm.plugins.module_utils.gcp.client import RetryPolicy
 from ansible_collections.meshbridge.istio_vm.plugins.module_utils.gcp.compute import Firewall, Instance
 from ansible_collections.meshbridge.istio_vm.plugins.module_utils.gcp.container import Cluster
 from ansible_collections.meshbridge.istio_vm.plugins.module_utils.gcp.errors import (
@@ -18,29 +20,56 @@ DONE = {'name': 'op', 'status': 'DONE', 'operationType': 'x'}
 
 class FakeApi:
     """An in-memory API: resources by URL, operations finish at once. ``on_create`` shapes a created resource
-    as the real API would (output fields, normalized URLs)."""
+    as the real API would (output fields, normalized URLs). A created node pool's ``instanceGroupUrls`` become
+    instance groups of ``initialNodeCount`` nodes, which ``setSize`` resizes; a location's operations list is empty
+    unless a test puts one there. ``refusals`` are errors the next mutations raise, in turn."""
 
     def __init__(self, on_create=None):
         self.resources = {}
         self.mutations = []
         self.retried = []
+        self.refusals = []
+        self.policy = RetryPolicy(rng=random.Random(3))
         self.on_create = on_create or (lambda url, body: body)
+
+    def request(self, method, url, body=None, params=None):  # pylint: disable=unused-argument
+        if method in ('GET', 'DELETE'):
+            return getattr(self, method.lower())(url)
+        return getattr(self, method.lower())(url, body)
 
     def get(self, url):
         if url not in self.resources:
+            if url.endswith('/operations'):
+                return {}
             raise GcpApiError('GET', url, 404, '{"error": {"code": 404, "message": "not found"}}')
         return copy.deepcopy(self.resources[url])
 
     def get_or_none(self, url):
         return copy.deepcopy(self.resources.get(url))
 
+    def _refuse(self):
+        if self.refusals:
+            raise self.refusals.pop(0)
+
     def post(self, url, body=None):
         self.mutations.append(('POST', url, body))
+        self._refuse()
         if url.endswith('/clusters'):
             body = body['cluster']
+        if url.endswith(':setSize'):
+            pool = url.rsplit('/nodePools/', 1)[1].split(':')[0]
+            for group in self.resources.values():
+                if group.get('kind') == 'compute#instanceGroupManager' and group['pool'] == pool:
+                    group['targetSize'] = body['nodeCount']
+            return dict(DONE)
         if '/set' in url or ':set' in url:
             return dict(DONE)
-        self.resources['%s/%s' % (url, body['name'])] = self.on_create(url, copy.deepcopy(body))
+        created = self.resources['%s/%s' % (url, body['name'])] = self.on_create(url, copy.deepcopy(body))
+        for pool in created.get('nodePools') or []:
+            for group_url in pool.get('instanceGroupUrls') or []:
+                self.resources[group_url] = {'kind': 'compute#instanceGroupManager', 'pool': pool['name'],
+                                             'zone': group_url.split('/zones/')[1].split('/')[0],
+                                             'targetSize': pool['initialNodeCount']}
         return dict(DONE)
 
     def patch(self, url, body=None):
@@ -50,10 +79,12 @@ class FakeApi:
 
     def put(self, url, body=None):
         self.mutations.append(('PUT', url, body))
+        self._refuse()
         return dict(DONE)
 
     def delete(self, url):
         self.mutations.append(('DELETE', url, None))
+        self._refuse()
         del self.resources[url]
         return dict(DONE)
 
@@ -214,16 +245,27 @@ def test_instance_bad_labels_rejected():
 def cluster_params(**overrides):
     params = dict(project='p', location='us-west2-a', name='west', state='present', network='default',
                   subnetwork=None, node_pool_name='default-pool', node_count=5, machine_type='n1-standard-2',
-                  disk_size_gb=100, image_type='COS_CONTAINERD', node_oauth_scopes=['https://www.googleapis.com/auth/cloud-platform'],
+                  disk_size_gb=100, disk_type='pd-balanced', image_type='COS_CONTAINERD',
+                  node_oauth_scopes=['https://www.googleapis.com/auth/cloud-platform'],
                   release_channel='REGULAR', cloud_logging=True, cloud_monitoring=True, cluster_ipv4_cidr=None,
                   services_ipv4_cidr=None, resource_labels={}, operation_timeout=2400)
     params.update(overrides)
     return params
 
 
-def cluster_as_api_returns(url, body):
+COMPUTE_ZONES = 'https://www.googleapis.com/compute/v1/projects/p/zones/'
+
+
+def cluster_as_api_returns(url, body, zones=('us-west2-a',)):
+    """A created cluster as GKE shows it: a managed instance group per zone for each node pool, and the deprecated
+    currentNodeCount counting every node."""
     body.update(status='RUNNING', endpoint='127.0.10.1', clusterIpv4Cidr='10.4.0.0/14', servicesIpv4Cidr='10.8.0.0/20',
-                currentNodeCount=body['nodePools'][0]['initialNodeCount'], labelFingerprint='abc')
+                currentNodeCount=sum(pool['initialNodeCount'] for pool in body['nodePools']) * len(zones),
+                labelFingerprint='abc', locations=list(zones))
+    for pool in body['nodePools']:
+        pool['locations'] = list(zones)
+        pool['instanceGroupUrls'] = ['%s%s/instanceGroupManagers/gke-%s-%s-%08x-grp' % (
+            COMPUTE_ZONES, zone, body['name'], pool['name'], index) for index, zone in enumerate(zones)]
     return body
 
 
