@@ -176,6 +176,20 @@ def _pilot(effective):
     ]
 
 
+def _gateway_service(name, effective, component, labels, gateway, k8s, service, ports):
+    """The gateway's Service, with the component's ``k8s.serviceAnnotations`` as its annotations and the rest of
+    ``k8s.service`` over its spec, as istioctl's post-processing patches them in (operator/pkg/render/postprocess.go:
+    ``serviceAnnotations`` -> ``metadata.annotations``, ``service`` -> ``spec``, ports handled as values)."""
+    metadata = _meta(name, effective, component, extra_labels=labels)
+    if k8s.get('serviceAnnotations'):
+        metadata['annotations'] = {key: str(value) for key, value in k8s['serviceAnnotations'].items()}
+    spec = {'type': service.get('type') or ('ClusterIP' if gateway['egress'] else 'LoadBalancer'),
+            'selector': {k: v for k, v in labels.items() if k != REVISION_LABEL},
+            'ports': [{k: p[k] for k in ('name', 'port', 'targetPort', 'protocol') if k in p} for p in ports]}
+    spec.update({key: value for key, value in service.items() if key not in ('ports', 'type')})
+    return {'apiVersion': 'v1', 'kind': 'Service', 'metadata': metadata, 'spec': spec}
+
+
 def _gateway(effective, gateway):
     name = gateway['name']
     component = 'EgressGateways' if gateway['egress'] else 'IngressGateways'
@@ -203,10 +217,7 @@ def _gateway(effective, gateway):
                       for p in ports],
             'env': env,
         }, replicas=k8s.get('replicaCount', 1)),
-        {'apiVersion': 'v1', 'kind': 'Service', 'metadata': _meta(name, effective, component, extra_labels=labels),
-         'spec': {'type': service.get('type') or ('ClusterIP' if gateway['egress'] else 'LoadBalancer'),
-                  'selector': {k: v for k, v in labels.items() if k != REVISION_LABEL},
-                  'ports': [{k: p[k] for k in ('name', 'port', 'targetPort', 'protocol') if k in p} for p in ports]}},
+        _gateway_service(name, effective, component, labels, gateway, k8s, service, ports),
     ]
     for obj in objects:
         obj['metadata']['namespace'] = namespace

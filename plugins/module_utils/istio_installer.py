@@ -280,7 +280,8 @@ def _istioctl(module, connection_args):
 
 def _settings(params):
     keys = ('version', 'profile', 'revision', 'mesh_id', 'cluster_name', 'network', 'trust_domain', 'values',
-            'components', 'eastwest_gateway', 'expose_istiod')
+            'components', 'eastwest_gateway', 'eastwest_gateway_annotations', 'eastwest_gateway_source_ranges',
+            'expose_istiod')
     return {key: params[key] for key in keys}
 
 

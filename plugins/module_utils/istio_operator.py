@@ -16,6 +16,7 @@ setting it reads shows.
 
 import copy
 import hashlib
+import ipaddress
 import json
 import re
 
@@ -68,6 +69,17 @@ def validate(settings):
     if 'clusterName' in (values_global.get('multiCluster') or {}):
         raise OperatorError('values.global.multiCluster.clusterName is set by option cluster_name: set cluster_name '
                             'instead and remove it from values')
+    for source_range in settings.get('eastwest_gateway_source_ranges') or []:
+        try:
+            if '/' not in str(source_range):  # Kubernetes takes CIDR ranges only
+                raise ValueError('no prefix length')
+            network = ipaddress.ip_network(source_range, strict=True)
+        except ValueError as exc:
+            raise OperatorError('eastwest_gateway_source_ranges: %r is not a CIDR range (%s): give ranges such as '
+                                '10.168.0.20/32' % (source_range, exc)) from None
+        if network.prefixlen == 0:
+            raise OperatorError('eastwest_gateway_source_ranges: %s admits every address; list the addresses that '
+                                'need istiod (the VMs\') instead, or give none' % source_range)
     for gateway in (settings.get('components') or {}).get('ingressGateways') or []:
         if isinstance(gateway, dict) and gateway.get('name') == EASTWEST_GATEWAY:
             raise OperatorError('components.ingressGateways must not list %s: the module adds it when '
@@ -87,10 +99,19 @@ def _merge(base, overlay):
     return base
 
 
-def _eastwest_gateway(network):
+def _eastwest_gateway(network, annotations=None, source_ranges=None):
+    """The east-west gateway component. ``annotations`` go on its LoadBalancer Service (``k8s.serviceAnnotations``;
+    on GKE ``networking.gke.io/load-balancer-type: Internal`` makes it an internal passthrough Network Load Balancer
+    with an address in the VPC), and ``source_ranges`` become its ``loadBalancerSourceRanges`` (``k8s.service``;
+    GKE admits only them through the firewall rules it makes for the load balancer). istioctl patches both into
+    the Service it renders (operator/pkg/render/postprocess.go)."""
     label = {'istio': 'eastwestgateway', 'app': EASTWEST_GATEWAY}
-    gateway = {'name': EASTWEST_GATEWAY, 'enabled': True, 'label': label,
-               'k8s': {'service': {'ports': copy.deepcopy(_EASTWEST_PORTS)}}}
+    service = {'ports': copy.deepcopy(_EASTWEST_PORTS)}
+    if source_ranges:
+        service['loadBalancerSourceRanges'] = list(source_ranges)
+    gateway = {'name': EASTWEST_GATEWAY, 'enabled': True, 'label': label, 'k8s': {'service': service}}
+    if annotations:
+        gateway['k8s']['serviceAnnotations'] = {key: str(value) for key, value in annotations.items()}
     if network:
         label['topology.istio.io/network'] = network
         gateway['k8s']['env'] = [{'name': 'ISTIO_META_REQUESTED_NETWORK_VIEW', 'value': network}]
@@ -114,7 +135,9 @@ def build_operator(settings):
 
     components = _merge({}, settings.get('components') or {})
     if settings.get('eastwest_gateway', True):
-        components.setdefault('ingressGateways', []).append(_eastwest_gateway(settings.get('network')))
+        components.setdefault('ingressGateways', []).append(_eastwest_gateway(
+            settings.get('network'), settings.get('eastwest_gateway_annotations'),
+            settings.get('eastwest_gateway_source_ranges')))
 
     spec = {'profile': settings.get('profile') or 'default', 'values': values}
     if settings.get('revision'):

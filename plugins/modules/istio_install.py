@@ -118,6 +118,22 @@ options:
         LoadBalancer Service whose address VMs use to reach istiod.
     type: bool
     default: true
+  eastwest_gateway_annotations:
+    description:
+      - Annotations of the east-west gateway's LoadBalancer Service (the component's C(k8s.serviceAnnotations)).
+      - On GKE, C(networking.gke.io/load-balancer-type=Internal) makes it an internal passthrough Network Load
+        Balancer, with an address in the VPC instead of an external one
+        (U(https://cloud.google.com/kubernetes-engine/docs/concepts/service-load-balancer-parameters)).
+    type: dict
+    default: {}
+  eastwest_gateway_source_ranges:
+    description:
+      - The only source ranges the east-west gateway admits (its Service's C(loadBalancerSourceRanges); GKE makes
+        the load balancer's firewall rules from them), for example the VMs' addresses as C(/32) ranges.
+      - Empty admits every address that reaches the load balancer. C(0.0.0.0/0) is refused; give none instead.
+    type: list
+    elements: str
+    default: []
   expose_istiod:
     description:
       - Whether to expose istiod (ports 15012 and 15017) through the east-west gateway with Gateway
@@ -252,6 +268,8 @@ def main():
         values=dict(type='dict', default={}),
         components=dict(type='dict', default={}),
         eastwest_gateway=dict(type='bool', default=True),
+        eastwest_gateway_annotations=dict(type='dict', default={}),
+        eastwest_gateway_source_ranges=dict(type='list', elements='str', default=[]),
         expose_istiod=dict(type='bool', default=True),
         wait=dict(type='bool', default=True),
         wait_timeout=dict(type='int', default=300),

@@ -7,14 +7,27 @@ backoff. While it serves, it also does what istiod's namespace controller does: 
 (the mesh's root certificate) in every namespace but the system ones.
 Simplified: the gateway's Envoy is not modelled, so port 15012 answers whether or not ``expose-istiod.yaml``'s
 Gateway exists.
+
+The gateway Service's ``spec.loadBalancerSourceRanges`` are applied as GKE applies them: it makes the load balancer's
+VPC firewall rules from them, so only those sources reach the Service's ports, and others' packets are dropped
+unanswered (https://cloud.google.com/kubernetes-engine/docs/concepts/service-load-balancer-parameters, "Load
+balancer source ranges"; none given is 0.0.0.0/0). Here: an nftables table in the cluster's namespace that drops
+packets to the address and ports from any other source. Not modelled: the load balancer's type
+(``networking.gke.io/load-balancer-type: "Internal"`` or external); the lab's LoadBalancer addresses are all VPC
+addresses (lab.kubernetes.load_balancers), and only this gateway's ranges are applied.
 """
 
+import ipaddress
 import threading
 
 from lab.istio.istiod.ca import CaError
 from lab.istio.istiod.kube import ISTIO_NAMESPACE, KubeApi, KubeError
 from lab.istio.istiod.server import PORT, Istiod, StartError
 from lab.net import netns
+from lab.net.commands import LabCommandError, run
+
+# The cluster namespace's table for the gateway's load balancer firewall.
+SOURCE_RANGES_TABLE = 'meshbridge_lb_source_ranges'
 
 GATEWAY_SERVICE = 'istio-eastwestgateway'
 ROOT_CONFIG_MAP = 'istio-ca-root-cert'
@@ -39,6 +52,7 @@ class ClusterIstiod:
         self.grace_seconds = grace_seconds
         self.istiod = None
         self._serving_at = None
+        self._firewall = None           # (address, ports, ranges) the source-range table holds, or None
         self._stopping = threading.Event()
         self._thread = threading.Thread(target=self._run, name='istiod-supervisor', daemon=True)
 
@@ -48,11 +62,37 @@ class ClusterIstiod:
 
     def _wanted_address(self):
         deployments = self.kube.items('/apis/apps/v1/namespaces/%s/deployments' % ISTIO_NAMESPACE)
-        if not any(_is_istiod(d['metadata']['name']) for d in deployments):
-            return None
         service = self.kube.get('/api/v1/namespaces/%s/services/%s' % (ISTIO_NAMESPACE, GATEWAY_SERVICE))
         ingress = (((service or {}).get('status') or {}).get('loadBalancer') or {}).get('ingress') or []
-        return ingress[0].get('ip') if ingress else None
+        address = ingress[0].get('ip') if ingress else None
+        self._apply_source_ranges(address, service)
+        if not any(_is_istiod(d['metadata']['name']) for d in deployments):
+            return None
+        return address
+
+    def _apply_source_ranges(self, address, service):
+        """Make the cluster namespace drop packets to the gateway's address and ports from sources outside its
+        ``loadBalancerSourceRanges`` (no table when it has none, or no address)."""
+        spec = (service or {}).get('spec') or {}
+        ranges = tuple(sorted(str(ipaddress.ip_network(text, strict=False))
+                              for text in spec.get('loadBalancerSourceRanges') or [] if ':' not in text))
+        ports = tuple(sorted({int(port['port']) for port in spec.get('ports') or [] if port.get('port')}))
+        wanted = (address, ports, ranges) if address and ranges and ports else None
+        if wanted == self._firewall:
+            return
+        script = 'table ip %s {}\ndelete table ip %s\n' % (SOURCE_RANGES_TABLE, SOURCE_RANGES_TABLE)
+        if wanted:
+            script += ('table ip %s {\n  chain input {\n    type filter hook input priority 0; policy accept;\n'
+                       '    ip daddr %s tcp dport { %s } ip saddr != { %s } drop\n  }\n}\n'
+                       % (SOURCE_RANGES_TABLE, address, ', '.join(map(str, ports)), ', '.join(ranges)))
+        try:
+            run(netns.command(self.netns_name, ['nft', '-f', '-']), stdin_text=script)
+        except LabCommandError as exc:
+            self.log('gateway source ranges: cannot apply them in %s: %s' % (self.netns_name, exc))
+            return
+        self.log('gateway source ranges: %s' % ('%s:%s from %s only' % (address, ','.join(map(str, ports)),
+                                                                         ', '.join(ranges)) if wanted else 'none'))
+        self._firewall = wanted
 
     def _run(self):
         delay = _MIN_POLL
