@@ -1,12 +1,13 @@
 """The world the vm_sidecar lab tests converge a VM in: the VPC with an isolated controller, cluster ``west``
-(its network namespace, a Kubernetes API stand-in with Istio installed by the lab's istioctl, the east-west
-gateway's LoadBalancer address on the cluster's namespace) and one booted lab VM reached over SSH.
+(its network namespace, a real control plane with Istio installed by the lab's istioctl, the east-west gateway's
+LoadBalancer address on the cluster's namespace) and one booted lab VM reached over SSH.
 
-Ansible runs on the host (so it reaches the stand-ins on the host's loopback) and reaches the VM from the
-controller's namespace: OpenSSH's ProxyCommand relays through ``tests.support.tcp_relay`` run there.
+Ansible runs on the host (so it reaches the control plane and the stand-ins on the host's loopback) and reaches
+the VM from the controller's namespace: OpenSSH's ProxyCommand relays through ``tests.support.tcp_relay`` run there.
 """
 
 import base64
+import contextlib
 import datetime
 import json
 import os
@@ -24,7 +25,8 @@ from lab.internet.proxy import ConnectProxy
 from lab.internet.registry import HostRegistry
 from lab.istio.istiod.supervisor import ClusterIstiod
 from lab.istio.release_host import ReleaseHost
-from lab.kube.server import KubeApiServer
+from lab.kubernetes.load_balancers import LoadBalancerController
+from lab.kubernetes.testing import running_control_plane
 from lab.net import netns
 from lab.net.commands import wait_for
 from lab.net.vpc import Vpc
@@ -48,9 +50,11 @@ STRICT_MTLS = textwrap.dedent('''
     spec: {mtls: {mode: STRICT}}
     ''')
 GCE_DEFAULT_RULES = [
-    {'name': 'default-allow-ssh', 'priority': 65534, 'sourceRanges': ['0.0.0.0/0'], 'allowed': [{'IPProtocol': 'tcp', 'ports': ['22']}]},
+    {'name': 'default-allow-ssh', 'priority': 65534, 'sourceRanges': ['0.0.0.0/0'],
+     'allowed': [{'IPProtocol': 'tcp', 'ports': ['22']}]},
     {'name': 'default-allow-internal', 'priority': 65534, 'sourceRanges': ['10.128.0.0/9'],
-     'allowed': [{'IPProtocol': 'tcp', 'ports': ['0-65535']}, {'IPProtocol': 'udp', 'ports': ['0-65535']}, {'IPProtocol': 'icmp'}]},
+     'allowed': [{'IPProtocol': 'tcp', 'ports': ['0-65535']}, {'IPProtocol': 'udp', 'ports': ['0-65535']},
+                 {'IPProtocol': 'icmp'}]},
 ]
 
 
@@ -93,7 +97,8 @@ class MeshCA:
         for name, data in (('key.pem', _key_pem(key)), ('cert-chain.pem', _pem(leaf) + _pem(self.cert)),
                            ('root-cert.pem', self.root_pem)):
             paths[name] = os.path.join(self.directory, f'{service_account}-{name}')
-            with open(os.open(paths[name], os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600), 'w', encoding='ascii') as handle:
+            fd = os.open(paths[name], os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+            with open(fd, 'w', encoding='ascii') as handle:
                 handle.write(data)
         return paths
 
@@ -110,7 +115,8 @@ def _key_pem(key):
 def _instance(ssh_line):
     zone = 'https://compute.googleapis.com/compute/v1/projects/lab-project/zones/us-west2-a'
     return {'name': VM_NAME, 'zone': zone, 'tags': {'items': ['istio-vm']},
-            'networkInterfaces': [{'network': 'https://compute.googleapis.com/compute/v1/projects/lab-project/global/networks/default'}],
+            'networkInterfaces': [
+                {'network': 'https://compute.googleapis.com/compute/v1/projects/lab-project/global/networks/default'}],
             'metadata': {'items': [{'key': 'ssh-keys', 'value': ssh_line}]}}
 
 
@@ -121,6 +127,7 @@ class SidecarLab:
         self.directory = directory
         self.names = unique_names()
         self.vpc = Vpc(self.names, isolated_controller=True)
+        self._cluster_parts = contextlib.ExitStack()
         self.kube = None
         self.fleet = None
         self.proxy = None
@@ -136,12 +143,18 @@ class SidecarLab:
     def _start(self, directory):
         self._start_internet(directory)
         self.cluster = self.vpc.add_cluster('west', 1)
-        self.kube = KubeApiServer(os.path.join(directory, 'kube'), deployment_ready_seconds=0.2, lb_range=str(lb_range(1)),
-                                  on_lb_address=self.cluster.add_lb_address)
-        self.kube.start()
+        # As lab.world wires it: a control plane whose nodes have the cluster's node address, a LoadBalancer
+        # controller holding the addresses it hands out in the cluster's namespace, and istiod's VM-facing end
+        # following the cluster, at the east-west gateway's address.
+        self.kube = self._cluster_parts.enter_context(running_control_plane(
+            os.path.join(directory, 'kube'), node_ip=str(self.cluster.node_ip)))
+        self._cluster_parts.callback(self._release_lb_addresses)
+        self._cluster_parts.callback(LoadBalancerController(
+            self.kube.kubeconfig, str(lb_range(1)), self.cluster.add_lb_address,
+            self.cluster.remove_lb_address).start().stop)
         self.kubectl = Kubectl(self.kube.kubeconfig, pathlib.Path(_mkdir(directory, 'kubectl-home')))
-        # As lab.world wires it: istiod's VM-facing end follows the cluster, at the east-west gateway's address.
         self.istiod = ClusterIstiod(self.kube, self.cluster.netns).start()
+        self._cluster_parts.callback(self.istiod.stop)
         self.mesh_ca = MeshCA(os.path.join(directory, 'mesh-ca'))
         self._install_istio(directory)
         self.fleet = Fleet(self.vpc, os.path.join(directory, 'fleet'))
@@ -185,7 +198,8 @@ class SidecarLab:
                                     '-f', operator_file], capture_output=True, text=True, timeout=300, check=False)
         assert installed.returncode == 0, installed.stdout + installed.stderr
         self.kubectl.wait_for('configmap', 'istio-ca-root-cert', NAMESPACE)
-        self.gateway_ip = self.kubectl.get('service', 'istio-eastwestgateway', 'istio-system')['status']['loadBalancer']['ingress'][0]['ip']
+        gateway = self.kubectl.get('service', 'istio-eastwestgateway', 'istio-system')
+        self.gateway_ip = gateway['status']['loadBalancer']['ingress'][0]['ip']
         wait_for(lambda: self.istiod.istiod is not None, timeout=30, what=f'istiod serving at {self.gateway_ip}:15012',
                  interval=0.2)
         self.kubectl.run('apply', '-f', '-', stdin=STRICT_MTLS)
@@ -217,8 +231,9 @@ class SidecarLab:
         istio-start.sh's REDIRECT has turned port 3550 into Envoy's 15006, so a rule opening 3550 to pods would not
         let them through as it does on GCE, where the firewall sits outside the VM."""
         os.makedirs(workdir, exist_ok=True)
-        argv = [sys.executable, '-m', 'tests.support.mesh_grpc_call', '--address', self.address, '--port', str(PRODUCT_PORT),
-                '--source', str(self.cluster.node_ip), '--stubs', stubs_dir, '--workdir', workdir]
+        argv = [sys.executable, '-m', 'tests.support.mesh_grpc_call', '--address', self.address,
+                '--port', str(PRODUCT_PORT), '--source', str(self.cluster.node_ip), '--stubs', stubs_dir,
+                '--workdir', workdir]
         if tls_dir:
             argv += ['--tls', tls_dir, '--peer', peer]
         env = dict(os.environ, PYTHONPATH=os.pathsep.join([REPO, os.path.join(REPO, '.build', 'collections')]))
@@ -227,14 +242,15 @@ class SidecarLab:
         assert called.returncode == 0, called.stdout + called.stderr
         return json.loads(called.stdout.strip().splitlines()[-1])
 
+    def _release_lb_addresses(self):
+        for address in self.cluster.lb_addresses():
+            self.cluster.remove_lb_address(address)
+
     def close(self):
         if self.fleet is not None:
             for name in self.fleet.names():
                 self.fleet.delete_instance(name)
-        if self.istiod is not None:
-            self.istiod.stop()
-        if self.kube is not None:
-            self.kube.stop()
+        self._cluster_parts.close()     # istiod's end, the LoadBalancer controller, the control plane
         if self.proxy is not None:
             self.proxy.stop()
         if self.releases is not None:

@@ -1,9 +1,13 @@
 """The lab's istiod through real gRPC clients (lab.istio.mesh_client): the CA, then the xDS stream with
-auto-registration, health and the mTLS mode. The cluster behind it is the Kubernetes API stand-in."""
+auto-registration, health and the mTLS mode. The cluster behind it is a real control plane (lab.kubernetes), one
+for the module, without nodes: no pod ever runs, so istiod's Deployment is never Available. Each test starts from
+a cluster without the objects the tests make (``clean_cluster``)."""
 
+import base64
 import datetime
 import subprocess
 import time
+import types
 
 import pytest
 from cryptography import x509
@@ -11,9 +15,10 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 
 from lab.istio.istiod import testing as istiod_testing
+from lab.istio.istiod.kube import KubeError
 from lab.istio.istiod.server import StartError
 from lab.istio.proto import stubs
-from lab.kube.testing import running_kube_api
+from lab.kubernetes.testing import running_control_plane, signed_service_account_token
 from lab.net.commands import wait_for
 
 SERVER_NAME = 'istiod.istio-system.svc'
@@ -23,11 +28,80 @@ ACCOUNT = 'vm-sa'
 IDENTITY = 'spiffe://cluster.local/ns/vm/sa/vm-sa'
 VM_IP = '10.168.0.20'
 GROUP = 'productcatalog'
+# What the tests make, removed before and after each one: (collection path, names kept).
+_MADE = [
+    ('/apis/networking.istio.io/v1/namespaces/%s/workloadentries' % NAMESPACE, ()),
+    ('/apis/networking.istio.io/v1/namespaces/%s/workloadgroups' % NAMESPACE, ()),
+    ('/apis/security.istio.io/v1/namespaces/%s/peerauthentications' % NAMESPACE, ()),
+    ('/apis/security.istio.io/v1/namespaces/istio-system/peerauthentications', ()),
+    ('/apis/apps/v1/namespaces/istio-system/deployments', ()),
+    ('/api/v1/namespaces/istio-system/secrets', ()),
+    ('/api/v1/namespaces/istio-system/configmaps', ('kube-root-ca.crt',)),
+    ('/api/v1/namespaces/istio-system/serviceaccounts', ('default',)),
+    ('/apis/rbac.authorization.k8s.io/v1/namespaces/istio-system/roles', ()),
+    ('/apis/rbac.authorization.k8s.io/v1/namespaces/istio-system/rolebindings', ()),
+    ('/api/v1/namespaces/%s/serviceaccounts' % NAMESPACE, ('default',)),
+]
 
 
 @pytest.fixture(scope='module')
 def mesh_client():
     return stubs.load()['mesh_client']
+
+
+@pytest.fixture(scope='module')
+def kube(tmp_path_factory):
+    """The module's cluster; no node, so that no Deployment becomes Available (see test_no_ca_material...)."""
+    with running_control_plane(tmp_path_factory.mktemp('kube'), nodes=()) as plane:
+        yield plane
+
+
+@pytest.fixture(autouse=True)
+def clean_cluster(kube):
+    """Before and after the test (and its istiod), delete every object of the kinds the tests make: each test starts
+    from a cluster without istiod's Deployment, CA secret, mesh config, groups, entries and policies, and leaves
+    none (a failed cleanup fails the test that made the objects, not the next one)."""
+    api = istiod_testing.kube_api(kube)
+    try:
+        _clean(api)
+        yield
+        assert _clean(api) == {}, 'left after the test'
+    finally:
+        api.close()
+
+
+def _clean(api):
+    """Delete what the tests make; return what is still there, by collection (nothing, normally)."""
+    crds = {crd['metadata']['name'] for crd in
+            _retrying(api.items, '/apis/apiextensions.k8s.io/v1/customresourcedefinitions')}
+    # Before the first install_for_istiod there are no Istio kinds, so nothing of them to delete.
+    made = [(path, kept) for path, kept in _MADE if not _istio_kind(path) or _istio_kind(path) in crds]
+    for path, kept in made:
+        for item in _retrying(api.items, path):
+            if item['metadata']['name'] not in kept:
+                _retrying(api.delete, '%s/%s' % (path, item['metadata']['name']))
+    left = {path: [item['metadata']['name'] for item in _retrying(api.items, path)
+                   if item['metadata']['name'] not in kept] for path, kept in made}
+    return {path: names for path, names in left.items() if names}
+
+
+def _istio_kind(path):
+    """The CRD name of an Istio kind's collection path, or None for a built-in kind."""
+    parts = path.split('/')
+    return '%s.%s' % (parts[-1], parts[2]) if parts[2].endswith('.istio.io') else None
+
+
+def _retrying(call, *args, timeout=30):
+    """``call(*args)``, again while the API server says 429 or 503 (a storage still initializing on a loaded
+    machine), as client-go retries after the Retry-After such an answer carries."""
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            return call(*args)
+        except KubeError as exc:
+            if exc.code not in (429, 503) or time.monotonic() >= deadline:
+                raise
+        time.sleep(0.5)
 
 
 @pytest.fixture
@@ -41,7 +115,8 @@ def api(kube):
 def plug_in_ca(kube, api, tmp_path):
     """A cluster as istioctl with a plug-in CA leaves it, plus the VM's namespace and service accounts."""
     paths = istiod_testing.install_for_istiod(kube, str(tmp_path / 'ca'), cluster_id=CLUSTER)
-    api.create('/api/v1/namespaces', {'metadata': {'name': NAMESPACE}})
+    if api.get('/api/v1/namespaces/%s' % NAMESPACE) is None:
+        api.create('/api/v1/namespaces', {'metadata': {'name': NAMESPACE}})
     for account in (ACCOUNT, 'other-sa'):
         api.create('/api/v1/namespaces/%s/serviceaccounts' % NAMESPACE, {'metadata': {'name': account}})
     return paths
@@ -56,7 +131,8 @@ def istiod(kube, plug_in_ca):
 def _token(api, account=ACCOUNT, audiences=('istio-ca',)):
     request = {'apiVersion': 'authentication.k8s.io/v1', 'kind': 'TokenRequest',
                'spec': {'audiences': list(audiences), 'expirationSeconds': 3600}}
-    return api.create('/api/v1/namespaces/%s/serviceaccounts/%s/token' % (NAMESPACE, account), request)['status']['token']
+    path = '/api/v1/namespaces/%s/serviceaccounts/%s/token' % (NAMESPACE, account)
+    return api.create(path, request)['status']['token']
 
 
 def _csr(identity=IDENTITY):
@@ -135,10 +211,11 @@ def _first_pem(text):
     return text[start:text.index(end, start) + len(end)].encode()
 
 
-def test_an_expired_token_is_refused_as_expired(mesh_client, istiod, kube, plug_in_ca):
-    accounts = kube.server.registry.by_key('', 'serviceaccounts')
-    account = kube.server.objects.find(accounts, NAMESPACE, ACCOUNT)
-    token, _expires = kube.server.issuer.issue(account, ['istio-ca'], -60)
+def test_an_expired_token_is_refused_as_expired(mesh_client, istiod, kube, api):
+    # Signed with the cluster's key like any token the API server issues, but its lifetime ended a minute ago (the
+    # TokenRequest API never hands out such a token).
+    account = api.get('/api/v1/namespaces/%s/serviceaccounts/%s' % (NAMESPACE, ACCOUNT))
+    token = signed_service_account_token(kube, account, ['istio-ca'], -60)
     message = _refused(mesh_client, _certificate, mesh_client, istiod, token, _csr()[1])
     assert 'rejected the token' in message and 'expired' in message
 
@@ -167,22 +244,82 @@ def test_a_client_trusting_another_root_fails_tls_verification(mesh_client, isti
     assert 'certificate verify failed' in message
 
 
-def test_no_ca_material_means_istiod_does_not_start(tmp_path):
-    # The stand-in makes istio-ca-secret once istiod's Deployment is Available (0.2 s with the kube fixture), and a
-    # loaded machine can start istiod later than that: here the Deployment does not become Available in the test.
-    with running_kube_api(tmp_path / 'slow-kube', deployment_ready_seconds=600) as kube:
-        api = istiod_testing.kube_api(kube)
-        try:
-            api.create('/api/v1/namespaces', {'metadata': {'name': 'istio-system'}})
-            api.create('/apis/apps/v1/namespaces/istio-system/deployments', {
-                'metadata': {'name': 'istiod'}, 'spec': {'selector': {'matchLabels': {'app': 'istiod'}}, 'template': {
-                    'metadata': {'labels': {'app': 'istiod'}},
-                    'spec': {'containers': [{'name': 'discovery', 'image': 'x'}]}}}})
-            with pytest.raises(StartError, match='neither secret istio-system/cacerts .* nor istio-system/istio-ca-secret'):
-                with istiod_testing.running_istiod(kube):
-                    pass
-        finally:
-            api.close()
+def _bare_istiod_deployment(api):
+    """istio-system with istiod's Deployment and nothing else: neither cacerts nor istio-ca-secret."""
+    if api.get('/api/v1/namespaces/istio-system') is None:
+        api.create('/api/v1/namespaces', {'metadata': {'name': 'istio-system'}})
+    api.create('/apis/apps/v1/namespaces/istio-system/deployments', {
+        'metadata': {'name': 'istiod'}, 'spec': {'selector': {'matchLabels': {'app': 'istiod'}}, 'template': {
+            'metadata': {'labels': {'app': 'istiod'}},
+            'spec': {'containers': [{'name': 'discovery', 'image': 'x'}]}}}})
+
+
+def _not_available(api):
+    deployment = api.get('/apis/apps/v1/namespaces/istio-system/deployments/istiod')
+    return not any(c['type'] == 'Available' and c['status'] == 'True'
+                   for c in (deployment.get('status') or {}).get('conditions') or [])
+
+
+def test_no_ca_material_means_istiod_does_not_start(kube, api):
+    # Neither cacerts nor istio-ca-secret, istiod's Deployment is not Available (the module's cluster has no node),
+    # and istiod may read the cluster but not create secrets: it cannot make its own CA (lab.istio.istiod.ca makes
+    # istio-ca-secret at start, as a real istiod does), so it has none to start with.
+    _bare_istiod_deployment(api)
+    api.create('/api/v1/namespaces/istio-system/serviceaccounts', {'metadata': {'name': 'istiod-reader'}})
+    api.create('/apis/rbac.authorization.k8s.io/v1/namespaces/istio-system/roles', {
+        'metadata': {'name': 'istiod-reader'},
+        'rules': [{'apiGroups': ['', 'apps'], 'resources': ['deployments', 'configmaps', 'secrets'],
+                   'verbs': ['get', 'list', 'watch']}]})
+    api.create('/apis/rbac.authorization.k8s.io/v1/namespaces/istio-system/rolebindings', {
+        'metadata': {'name': 'istiod-reader'},
+        'roleRef': {'apiGroup': 'rbac.authorization.k8s.io', 'kind': 'Role', 'name': 'istiod-reader'},
+        'subjects': [{'kind': 'ServiceAccount', 'name': 'istiod-reader', 'namespace': 'istio-system'}]})
+    token = api.create('/api/v1/namespaces/istio-system/serviceaccounts/istiod-reader/token', {
+        'apiVersion': 'authentication.k8s.io/v1', 'kind': 'TokenRequest',
+        'spec': {'expirationSeconds': 3600}})['status']['token']
+    reader = types.SimpleNamespace(url=kube.url, ca_path=kube.ca_path, token=token)
+    reader_api = istiod_testing.kube_api(reader)
+    try:
+        # The RoleBinding takes effect once the API server's authorizer has seen it.
+        wait_for(lambda: _readable(reader_api), timeout=10, what='the reader to read istio-system')
+    finally:
+        reader_api.close()
+    with pytest.raises(StartError, match=r'cannot create secret istio-system/istio-ca-secret: .*forbidden'):
+        with istiod_testing.running_istiod(reader):
+            pass
+    assert api.get('/api/v1/namespaces/istio-system/secrets/istio-ca-secret') is None
+    assert _not_available(api)
+
+
+def _readable(reader_api):
+    try:
+        return reader_api.get('/api/v1/namespaces/istio-system/secrets/cacerts') is None and bool(
+            reader_api.items('/apis/apps/v1/namespaces/istio-system/deployments'))
+    except KubeError as exc:
+        if exc.code != 403:
+            raise
+        return False
+
+
+def test_no_plug_in_ca_means_istiod_makes_its_own(kube, api, tmp_path):
+    # As a real istiod does at start: neither cacerts nor istio-ca-secret, so it creates istio-ca-secret (a
+    # self-signed root) and signs with it; no controller made it (istiod's Deployment is not Available).
+    _bare_istiod_deployment(api)
+    with istiod_testing.running_istiod(kube) as istiod:
+        secret = api.get('/api/v1/namespaces/istio-system/secrets/istio-ca-secret')
+        assert secret['type'] == 'istio.io/ca-root'
+        root_pem = base64.b64decode(secret['data']['ca-cert.pem']).decode()
+        assert istiod.root_pem == root_pem
+        root = x509.load_pem_x509_certificate(root_pem.encode())
+        assert root.subject == root.issuer
+        (tmp_path / 'root.pem').write_text(root_pem)
+        host, port = istiod.address.split(':')
+        shown = subprocess.run(['openssl', 's_client', '-connect', '%s:%s' % (host, port), '-servername',
+                                SERVER_NAME, '-alpn', 'h2', '-CAfile', str(tmp_path / 'root.pem'),
+                                '-verify_hostname', SERVER_NAME, '-verify_return_error'],
+                               input='', capture_output=True, text=True, timeout=30, check=False)
+        assert 'Verify return code: 0 (ok)' in shown.stdout, shown.stdout + shown.stderr
+    assert _not_available(api)
 
 
 # The xDS stream.
@@ -249,7 +386,8 @@ def test_a_reconnect_within_the_grace_period_keeps_the_entry(mesh_client, kube, 
         first = _session(mesh_client, istiod, api)
         first.start()
         first.close()
-        wait_for(lambda: 'istio.io/disconnectedAt' in _entry(api)['metadata']['annotations'], timeout=10, what='the disconnect mark')
+        wait_for(lambda: 'istio.io/disconnectedAt' in _entry(api)['metadata']['annotations'], timeout=10,
+                 what='the disconnect mark')
         second = _session(mesh_client, istiod, api)
         try:
             second.start()
@@ -288,7 +426,8 @@ def test_health_reports_are_ignored_without_a_probe(mesh_client, kube, plug_in_c
         try:
             session.start()
             session.report_health(False, 'down')
-            wait_for(lambda: any('health checks are not enabled' in line for line in logged), timeout=10, what='the report to be handled')
+            wait_for(lambda: any('health checks are not enabled' in line for line in logged), timeout=10,
+                     what='the report to be handled')
             entry = _entry(api)
             assert 'proxy.istio.io/health-checks-enabled' not in entry['metadata']['annotations']
             assert not (entry.get('status') or {}).get('conditions')

@@ -10,7 +10,8 @@ import pytest
 
 from lab.istio.istiod import testing as istiod_testing
 from lab.istio.istiod.supervisor import ClusterIstiod
-from lab.kube.testing import running_kube_api
+from lab.kubernetes.load_balancers import LoadBalancerController
+from lab.kubernetes.testing import running_control_plane
 from lab.net import netns
 from lab.net.commands import wait_for
 
@@ -45,13 +46,20 @@ else:
 
 @pytest.fixture
 def cluster(vpc, tmp_path):
+    """Cluster west as lab.world wires it: a control plane, its LoadBalancer addresses held in the cluster's
+    namespace, and istiod's VM-facing end following the cluster."""
     network = vpc.cluster('west')
-    with running_kube_api(tmp_path / 'kube', lb_range='10.168.8.0/27', on_lb_address=network.add_lb_address) as kube:
-        supervisor = ClusterIstiod(kube.server, network.netns).start()
+    with running_control_plane(tmp_path / 'kube') as kube:
+        load_balancers = LoadBalancerController(kube.kubeconfig, '10.168.8.0/27', network.add_lb_address,
+                                                network.remove_lb_address).start()
         try:
-            yield kube, network, supervisor
+            supervisor = ClusterIstiod(kube, network.netns).start()
+            try:
+                yield kube, network, supervisor
+            finally:
+                supervisor.stop()
         finally:
-            supervisor.stop()
+            load_balancers.stop()
             for address in network.lb_addresses():
                 network.remove_lb_address(address)
 

@@ -20,7 +20,7 @@ from ansible_collections.meshbridge.istio_vm.plugins.module_utils import vm_bund
 from lab.istio.istiod import testing as istiod_testing
 from lab.istio.istiod.server import PORT as ISTIOD_PORT, Istiod
 from lab.istio.sidecar import build
-from lab.kube.testing import running_kube_api
+from lab.kubernetes.testing import running_control_plane, signed_service_account_token
 from lab.net import netns
 from lab.net.commands import NotReady, wait_for
 from lab.net.vpc import Vpc
@@ -41,7 +41,8 @@ GROUP = {
 }
 INSTANCE = {
     'name': 'mesh-vm', 'zone': 'https://compute.googleapis.com/compute/v1/projects/lab-project/zones/us-west2-a',
-    'networkInterfaces': [{'network': 'https://compute.googleapis.com/compute/v1/projects/lab-project/global/networks/default'}],
+    'networkInterfaces': [
+        {'network': 'https://compute.googleapis.com/compute/v1/projects/lab-project/global/networks/default'}],
     'metadata': {'items': []},
 }
 # GCE's default rule for the network's own ranges (the controller is on the VM subnet). The lab firewall sees a
@@ -61,7 +62,7 @@ ECHO_SERVER = textwrap.dedent('''
 
 
 class MeshLab:
-    """A cluster (Kubernetes API stand-in + istiod on a LoadBalancer address) and one VM with the package."""
+    """A cluster (a real control plane + istiod on a LoadBalancer address) and one VM with the package."""
 
     def __init__(self, directory, kube):
         self.directory = directory
@@ -98,8 +99,9 @@ class MeshLab:
                               check=check)
 
     def token(self, expiration_seconds=3600):
+        """A token of the VM's service account signed with the cluster's key (below 0 s: one that expired)."""
         account = self.api.get('/api/v1/namespaces/%s/serviceaccounts/%s' % (NAMESPACE, ACCOUNT))
-        return self.kube.server.issuer.issue(account, ['istio-ca'], expiration_seconds)[0]
+        return signed_service_account_token(self.kube, account, ['istio-ca'], expiration_seconds)
 
     def place_bundle(self, root_pem=None, hosts=True, token=None):
         """The bundle files where the vm_sidecar role puts them, written from inside the VM (its paths cross the
@@ -168,7 +170,7 @@ class MeshLab:
 @pytest.fixture(scope='module')
 def mesh(tmp_path_factory):
     directory = str(tmp_path_factory.mktemp('mesh'))
-    with running_kube_api(os.path.join(directory, 'kube')) as kube:
+    with running_control_plane(os.path.join(directory, 'kube')) as kube:
         lab = MeshLab(directory, kube)
         try:
             yield lab
@@ -183,14 +185,15 @@ def client_cert(mesh):
     directory = os.path.join(mesh.directory, 'client')
     os.makedirs(directory)
     paths = {name: os.path.join(directory, name) for name in ('key.pem', 'csr.pem', 'cert.pem', 'ext')}
-    subprocess.run(['openssl', 'req', '-new', '-newkey', 'rsa:2048', '-nodes', '-keyout', paths['key.pem'], '-subj', '/',
-                    '-out', paths['csr.pem']], check=True, capture_output=True)
+    subprocess.run(['openssl', 'req', '-new', '-newkey', 'rsa:2048', '-nodes', '-keyout', paths['key.pem'],
+                    '-subj', '/', '-out', paths['csr.pem']], check=True, capture_output=True)
     with open(paths['ext'], 'w', encoding='ascii') as handle:
         handle.write('subjectAltName=critical,URI:spiffe://cluster.local/ns/shop/sa/frontend\n')
     subprocess.run(['openssl', 'x509', '-req', '-in', paths['csr.pem'], '-CA', mesh.ca['ca-cert.pem'], '-CAkey',
                     mesh.ca['ca-key.pem'], '-CAcreateserial', '-days', '1', '-extfile', paths['ext'], '-out',
                     paths['cert.pem']], check=True, capture_output=True)
-    with open(paths['cert.pem'], 'a', encoding='ascii') as chain, open(mesh.ca['ca-cert.pem'], encoding='ascii') as intermediate:
+    with open(paths['cert.pem'], 'a', encoding='ascii') as chain, \
+            open(mesh.ca['ca-cert.pem'], encoding='ascii') as intermediate:
         chain.write(intermediate.read())
     return paths
 
@@ -202,7 +205,8 @@ def test_sidecar_gets_ready_and_registers_the_vm(mesh):
     log = mesh.log()
     assert 'workload certificate for spiffe://cluster.local/ns/shop/sa/catalog valid until' in log
     assert 'inbound mTLS STRICT' in log
-    entry_path = '/apis/networking.istio.io/v1/namespaces/%s/workloadentries/%s-%s' % (NAMESPACE, GROUP_NAME, mesh.address)
+    entry_path = '/apis/networking.istio.io/v1/namespaces/%s/workloadentries/%s-%s' % (NAMESPACE, GROUP_NAME,
+                                                                                      mesh.address)
 
     def healthy_entry():
         entry = mesh.api.get(entry_path) or {}
@@ -244,7 +248,8 @@ def test_plaintext_and_clients_without_a_mesh_certificate_are_refused(mesh):
 def test_a_broken_bundle_is_a_503_with_the_reason_logged(mesh, tmp_path, broken, reason):
     if broken.get('root_pem'):
         subprocess.run(['openssl', 'req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-keyout', str(tmp_path / 'k'),
-                        '-out', str(tmp_path / 'c'), '-subj', '/O=Other mesh', '-days', '1'], check=True, capture_output=True)
+                        '-out', str(tmp_path / 'c'), '-subj', '/O=Other mesh', '-days', '1'], check=True,
+                       capture_output=True)
         broken['root_pem'] = (tmp_path / 'c').read_text()
     if broken.get('token'):
         broken['token'] = mesh.token(expiration_seconds=-60)

@@ -1,6 +1,6 @@
 """vm_workload (systemd mode, the lab's productcatalogservice) and vm_sidecar converge a lab VM into the mesh.
 
-The bundle comes from mesh_add_vm against the Kubernetes stand-in with Istio installed by the lab's istioctl and
+The bundle comes from mesh_add_vm against a real control plane with Istio installed by the lab's istioctl and
 the plug-in CA; the package is the lab's istio-sidecar.deb, downloaded at its real URL through the lab internet;
 the VM's agent talks to the lab's istiod on the east-west gateway's address. The tests run in file order on one VM:
 each leaves it converged for the next.
@@ -15,6 +15,7 @@ import shutil
 import pytest
 import yaml
 
+from lab.kubernetes.testing import signed_service_account_token
 from lab.net.commands import wait_for
 from lab.workloads.productcatalog import build
 from sidecar_lab import ISTIO_VERSION, NAMESPACE, PRODUCT_PORT, VM_NAME, MeshCA, SidecarLab
@@ -55,7 +56,8 @@ def lab(tmp_path_factory):
 @pytest.fixture(scope='module')
 def paths(tmp_path_factory):
     base = tmp_path_factory.mktemp('controller')
-    return {'bundle': str(base / 'bundle'), 'cache': str(base / 'cache'), 'artifact': build.build(str(base / 'artifact')),
+    return {'bundle': str(base / 'bundle'), 'cache': str(base / 'cache'),
+            'artifact': build.build(str(base / 'artifact')),
             'stubs': str(base / 'stubs'), 'work': str(base / 'work')}
 
 
@@ -89,7 +91,8 @@ def invocation(lab):
 def sidecar_seconds(result):
     """Seconds from the start of vm_sidecar's first task to the end of its readiness wait (the JSON callback's
     task timestamps)."""
-    tasks = [task['task'] for play in result.report['plays'] for task in play['tasks'] if task['task']['name'].startswith(ROLE)]
+    tasks = [task['task'] for play in result.report['plays'] for task in play['tasks']
+             if task['task']['name'].startswith(ROLE)]
     ready = [task for task in tasks if task['name'] == ROLE + "Ask the agent's readiness endpoint"][-1]
     start, end = (datetime.datetime.fromisoformat(moment.replace('Z', '+00:00'))
                   for moment in (tasks[0]['duration']['start'], ready['duration']['end']))
@@ -105,14 +108,17 @@ def test_check_mode_on_a_fresh_vm_predicts_and_changes_nothing(lab, paths, run_p
     predicted = run_playbook(CONVERGE, inventory=inventory(lab, paths, tmp_path), check=True, env=lab.env)
     assert predicted.changed(VM_NAME) > 0
     assert ROLE + "Create the controller's package cache" in changed_tasks(predicted)
-    assert ROLE + 'Predict the first bundle placement and start (check mode, package not installed yet)' in changed_tasks(predicted)
+    assert (ROLE + 'Predict the first bundle placement and start (check mode, package not installed yet)'
+            in changed_tasks(predicted))
     assert not os.path.exists(paths['cache'])
     assert lab.vm_run('dpkg -s istio-sidecar').returncode != 0
-    assert lab.vm_run('test -e /var/run/secrets/tokens/istio-token || test -e /var/cache/meshbridge-istio-sidecar').returncode != 0
+    assert lab.vm_run('test -e /var/run/secrets/tokens/istio-token '
+                      '|| test -e /var/cache/meshbridge-istio-sidecar').returncode != 0
     assert 'istiod' not in lab.vm_run('cat /etc/hosts').stdout
 
 
-def test_converge_makes_a_healthy_registered_sidecar_and_a_second_run_changes_nothing(lab, paths, run_playbook, tmp_path):
+def test_converge_makes_a_healthy_registered_sidecar_and_a_second_run_changes_nothing(lab, paths, run_playbook,
+                                                                                      tmp_path):
     hosts = inventory(lab, paths, tmp_path)
     converged = run_playbook(CONVERGE, inventory=hosts, env=lab.env)
     assert converged.changed(VM_NAME) > 0
@@ -121,7 +127,8 @@ def test_converge_makes_a_healthy_registered_sidecar_and_a_second_run_changes_no
 
     files = lab.vm_run('stat -c "%n %U %a" /var/run/secrets/tokens/istio-token /etc/certs/root-cert.pem '
                        '/var/lib/istio/envoy/cluster.env /etc/istio/config/mesh').stdout.split('\n')
-    assert files[:4] == ['/var/run/secrets/tokens/istio-token istio-proxy 600', '/etc/certs/root-cert.pem istio-proxy 644',
+    assert files[:4] == ['/var/run/secrets/tokens/istio-token istio-proxy 600',
+                         '/etc/certs/root-cert.pem istio-proxy 644',
                          '/var/lib/istio/envoy/cluster.env istio-proxy 644', '/etc/istio/config/mesh istio-proxy 644']
     with open(os.path.join(paths['bundle'], 'istio-token'), encoding='ascii') as handle:
         assert handle.read().strip() not in json.dumps(converged.report) + converged.stderr
@@ -174,7 +181,8 @@ def _tls_dir(work, name, files):
     return directory
 
 
-def test_a_token_gone_after_a_reboot_is_placed_again_and_picked_up_without_a_restart(lab, paths, run_playbook, tmp_path):
+def test_a_token_gone_after_a_reboot_is_placed_again_and_picked_up_without_a_restart(lab, paths, run_playbook,
+                                                                                     tmp_path):
     # /var/run is a tmpfs: after a reboot the token is gone and istio.service starts without it.
     lab.vm_run('rm /var/run/secrets/tokens/istio-token; systemctl restart istio.service')
     _not_ready_because(lab, r'istio-token')
@@ -189,7 +197,8 @@ def test_the_hosts_line_follows_the_bundle_and_other_lines_stay(lab, paths, run_
     original = lab.vm_run('cat /etc/hosts').stdout
     line = next(line for line in original.splitlines() if 'istiod.istio-system.svc' in line)
     lab.vm_run("sed -i 's/^[^ ]* istiod.istio-system.svc$/10.168.8.250 istiod.istio-system.svc/' /etc/hosts; "
-               'echo "10.168.8.251 istiod.istio-system.svc" >> /etc/hosts; echo "192.0.2.7 unrelated.example" >> /etc/hosts')
+               'echo "10.168.8.251 istiod.istio-system.svc" >> /etc/hosts; '
+               'echo "192.0.2.7 unrelated.example" >> /etc/hosts')
     hosts = inventory(lab, paths, tmp_path)
     predicted = run_playbook(SIDECAR_ONLY, inventory=hosts, env=lab.env, check=True)
     assert ROLE + 'Remove stale istiod lines from /etc/hosts' in changed_tasks(predicted)
@@ -217,7 +226,8 @@ def test_a_missing_hosts_entry_is_reported_and_the_next_converge_repairs_it(lab,
     assert lab.vm_run(READY).stdout == '200'
 
 
-def test_a_wrong_root_cert_fails_the_readiness_wait_with_the_agents_reason_and_is_repaired(lab, paths, run_playbook, tmp_path):
+def test_a_wrong_root_cert_fails_the_readiness_wait_with_the_agents_reason_and_is_repaired(lab, paths, run_playbook,
+                                                                                           tmp_path):
     wrong = os.path.join(paths['work'], 'wrong-root-bundle')
     shutil.copytree(paths['bundle'], wrong, dirs_exist_ok=True)
     other = MeshCA(os.path.join(paths['work'], 'wrong-root-ca'), name='Wrong Root CA')
@@ -244,9 +254,11 @@ def test_a_new_token_does_not_restart_a_connected_sidecar(lab, paths, run_playbo
     assert lab.vm_run(READY).stdout == '200'
 
 
-def test_a_token_that_expired_before_the_sidecar_restarted_is_reissued_and_picked_up(lab, paths, run_playbook, tmp_path):
+def test_a_token_that_expired_before_the_sidecar_restarted_is_reissued_and_picked_up(lab, paths, run_playbook,
+                                                                                     tmp_path):
     # Signed by the cluster like any token mesh_add_vm gets, but its lifetime ended a minute ago.
-    expired, _expires = lab.kube.issuer.issue(lab.kubectl.get('serviceaccount', GROUP, NAMESPACE), ['istio-ca'], -60)
+    expired = signed_service_account_token(lab.kube, lab.kubectl.get('serviceaccount', GROUP, NAMESPACE),
+                                           ['istio-ca'], -60)
     token_path = os.path.join(paths['bundle'], 'istio-token')
     with open(token_path, 'w', encoding='ascii') as handle:
         handle.write(expired)
@@ -264,8 +276,10 @@ def test_a_token_that_expired_before_the_sidecar_restarted_is_reissued_and_picke
 
 
 @pytest.mark.parametrize('host_vars, message', [
-    ({'vm_sidecar_bundle_dir': '/nonexistent/bundle'}, r'vm_sidecar_bundle_dir /nonexistent/bundle .*is not a directory.*mesh_add_vm'),
-    ({'vm_sidecar_istio_version': 'latest'}, r'vm_sidecar_istio_version must be an Istio release such as 1\.30\.4 \(got latest\)'),
+    ({'vm_sidecar_bundle_dir': '/nonexistent/bundle'},
+     r'vm_sidecar_bundle_dir /nonexistent/bundle .*is not a directory.*mesh_add_vm'),
+    ({'vm_sidecar_istio_version': 'latest'},
+     r'vm_sidecar_istio_version must be an Istio release such as 1\.30\.4 \(got latest\)'),
     ({'vm_sidecar_ready_timeout': 0}, r'vm_sidecar_ready_timeout a number of seconds above 0'),
 ])
 def test_bad_input_is_refused_before_any_change(lab, paths, run_playbook, tmp_path, host_vars, message):

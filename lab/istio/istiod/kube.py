@@ -1,10 +1,13 @@
 """The few Kubernetes API calls istiod makes, over HTTPS with a bearer token, as istiod's client-go does."""
 
+import time
+
 import requests
 
 ISTIO_NAMESPACE = 'istio-system'
 NETWORKING = '/apis/networking.istio.io/v1'
 SECURITY = '/apis/security.istio.io/v1'
+_THROTTLED_ATTEMPTS = 10
 
 
 class KubeError(Exception):
@@ -29,8 +32,14 @@ class KubeApi:
 
     def _call(self, method, path, body=None, content_type='application/json'):
         headers = {'Content-Type': content_type} if body is not None else {}
-        response = self._session.request(method, self.url + path, json=body, headers=headers, timeout=self.timeout,
-                                         verify=self._ca_path)
+        for _attempt in range(_THROTTLED_ATTEMPTS):
+            response = self._session.request(method, self.url + path, json=body, headers=headers,
+                                             timeout=self.timeout, verify=self._ca_path)
+            # 429 with Retry-After: the API server is throttling or a resource's storage is still initialising (a
+            # CRD just Established); client-go waits and retries, and so does this.
+            if response.status_code != 429:
+                break
+            time.sleep(min(float(response.headers.get('Retry-After') or 1), 5))
         payload = response.json() if response.content else {}
         if response.status_code >= 400:
             raise KubeError(response.status_code, payload.get('message') or response.reason)

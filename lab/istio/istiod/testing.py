@@ -6,7 +6,7 @@
             ...
 
 ``install_for_istiod`` puts in the cluster what ``istioctl install`` with a plug-in CA would leave there for istiod
-to read (the CRDs it needs are Established when it returns; namespace istio-system may exist already, as it does
+to read (the CRDs it needs are served when it returns; namespace istio-system may exist already, as it does
 when the plug-in CA's ``cacerts`` went in first); tests that run the istioctl stand-in instead only need
 ``running_istiod``.
 """
@@ -29,7 +29,7 @@ from lab.istio.istiod.server import Istiod, loopback_socket
 
 _NEEDED_CRDS = ('workloadgroups.networking.istio.io', 'workloadentries.networking.istio.io',
                 'peerauthentications.security.istio.io')
-_ESTABLISHED_TIMEOUT = 30
+_SERVED_TIMEOUT = 30
 
 
 def kube_api(kube):
@@ -97,7 +97,7 @@ def install_for_istiod(kube, ca_directory, cluster_id='cluster1', trust_domain='
         for crd in crds.istio_crds():
             if crd['metadata']['name'] in _NEEDED_CRDS and crd['metadata']['name'] not in existing:
                 api.create('/apis/apiextensions.k8s.io/v1/customresourcedefinitions', crd)
-        _wait_established(api, _NEEDED_CRDS)
+        _wait_served(api, _NEEDED_CRDS)
         if api.get('/api/v1/namespaces/%s' % ISTIO_NAMESPACE) is None:
             api.create('/api/v1/namespaces', {'metadata': {'name': ISTIO_NAMESPACE}})
         paths = plug_in_ca_files(ca_directory, cluster_id)
@@ -123,18 +123,33 @@ def install_for_istiod(kube, ca_directory, cluster_id='cluster1', trust_domain='
     return paths
 
 
-def _wait_established(api, names, timeout=_ESTABLISHED_TIMEOUT):
-    """Return once the API server serves the CRDs ``names`` (condition Established), as kubectl wait would."""
+def _wait_served(api, names, timeout=_SERVED_TIMEOUT):
+    """Return once the API server serves the CRDs ``names``: condition Established, and a list of each served
+    version answers (right after a CRD is established, its storage may still say 429 "storage is (re)initializing",
+    which client-go retries after the Retry-After it comes with; this client does not)."""
     deadline = time.monotonic() + timeout
     while True:
-        waiting = []
-        for name in names:
-            crd = api.get('/apis/apiextensions.k8s.io/v1/customresourcedefinitions/' + name) or {}
-            conditions = (crd.get('status') or {}).get('conditions') or []
-            if not any(c.get('type') == 'Established' and c.get('status') == 'True' for c in conditions):
-                waiting.append(name)
+        waiting = [name for name in names if not _served(api, name)]
         if not waiting:
             return
         if time.monotonic() >= deadline:
-            raise KubeError(504, 'CRDs not Established within %d s: %s' % (timeout, ', '.join(waiting)))
+            raise KubeError(504, 'CRDs not served within %d s: %s' % (timeout, ', '.join(waiting)))
         time.sleep(0.1)
+
+
+def _served(api, name):
+    crd = api.get('/apis/apiextensions.k8s.io/v1/customresourcedefinitions/' + name) or {}
+    conditions = (crd.get('status') or {}).get('conditions') or []
+    if not any(c.get('type') == 'Established' and c.get('status') == 'True' for c in conditions):
+        return False
+    spec = crd['spec']
+    for version in spec['versions']:
+        if not version.get('served'):
+            continue
+        try:
+            api.get('/apis/%s/%s/%s' % (spec['group'], version['name'], spec['names']['plural']))
+        except KubeError as exc:
+            if exc.code in (429, 503):
+                return False
+            raise
+    return True
