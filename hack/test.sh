@@ -26,15 +26,17 @@ stage_sanity() {
   (cd "$copy" && git init -q && git add -A && ansible-test sanity --python 3.11 --color no)
 }
 
+# Per-test time limits (pytest-timeout): a unit test never waits on anything real; a lab or integration test may
+# boot VMs and control planes, with module-scoped fixtures counted in the first test that uses them.
 stage_unit() {
-  pytest -q -p no:cacheprovider tests/unit
+  pytest -q -p no:cacheprovider --timeout 60 tests/unit
 }
 
 # The lab and integration tests mostly wait (VMs booting, operations at the lab's GCP latencies), so they run in
 # MESHBRIDGE_TEST_WORKERS processes (default 4, on 2 cores). A test file stays on one worker: several files bring
 # up one lab VM or cluster for all their tests, in file order.
 parallel_pytest() {
-  pytest -q -p no:cacheprovider -n "${MESHBRIDGE_TEST_WORKERS:-4}" --dist loadfile "$@"
+  pytest -q -p no:cacheprovider --timeout 900 -n "${MESHBRIDGE_TEST_WORKERS:-4}" --dist loadfile "$@"
 }
 
 stage_lab() {

@@ -161,7 +161,8 @@ class _Handler(http.server.BaseHTTPRequestHandler):
                 query = {key: values[0] for key, values in urllib.parse.parse_qs(parsed.query).items()}
                 self._send(*stand_in.tokeninfo(dict(form, **query)))
             else:
-                self._send(404, {'error': 'not_found', 'error_description': 'Not found: %s %s' % (self.command, self.path)})
+                self._send(404, {'error': 'not_found',
+                                 'error_description': 'Not found: %s %s' % (self.command, self.path)})
             return
         self._send(*stand_in.call(host, self.command, self.path, self.headers, body))
 
