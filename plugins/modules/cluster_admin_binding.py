@@ -121,7 +121,8 @@ def mismatch_message(caller, params, source):
             '%s: every later step runs as %s, whom this binding would not help. Make both the same account: let the '
             "kubeconfig's gke-gcloud-auth-plugin use the credentials the GCP modules use (kubeconfig_entry with "
             'application_default_credentials and credentials_file, as the gke_cluster role writes it), or bind the '
-            'account the kubeconfig authenticates as' % (source, caller, params['cluster_role'], params['user'], caller))
+            'account the kubeconfig authenticates as'
+            % (source, caller, params['cluster_role'], params['user'], caller))
 
 
 def reconcile(client, params, check_mode):

@@ -39,7 +39,8 @@ def install(tmp_path, release_url, run_playbook):
         def run(expect_failure=False, **overrides):
             variables = {
                 'istio_control_plane_kubeconfig': kube.kubeconfig, 'istio_control_plane_context': 'lab',
-                'istio_control_plane_release_url': release_url, 'istio_control_plane_cache_dir': str(tmp_path / 'cache'),
+                'istio_control_plane_release_url': release_url,
+                'istio_control_plane_cache_dir': str(tmp_path / 'cache'),
                 'istio_control_plane_ca_dir': str(tmp_path / 'mesh-ca'), 'istio_control_plane_wait_timeout': 60,
                 'istio_control_plane_version': VERSION}
             variables.update(('istio_control_plane_' + key, value) for key, value in overrides.items())

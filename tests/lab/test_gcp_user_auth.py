@@ -71,7 +71,8 @@ def test_tokeninfo_names_the_user_only_with_the_email_scope(gcp, lab_env, tmp_pa
     assert EMAIL in granted['scope'].split() and 'openid' in granted['scope'].split()
 
     refused = requests.get(TOKENINFO_URI, params={'access_token': 'ya29.not-issued'}, timeout=10)
-    assert refused.status_code == 400 and refused.json() == {'error': 'invalid_token', 'error_description': 'Invalid Value'}
+    assert refused.status_code == 400
+    assert refused.json() == {'error': 'invalid_token', 'error_description': 'Invalid Value'}
 
 
 def test_tokeninfo_of_a_service_account_token(gcp, key_file, lab_env):

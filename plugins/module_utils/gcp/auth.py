@@ -133,7 +133,8 @@ def identity_of(credentials):
 def application_default_file(environ=None):
     """The file Application Default Credentials come from, as google-auth looks for it: GOOGLE_APPLICATION_CREDENTIALS,
     else the file `gcloud auth application-default login` writes in gcloud's configuration directory
-    (``$CLOUDSDK_CONFIG`` or ``~/.config/gcloud``; https://cloud.google.com/docs/authentication/application-default-credentials).
+    (``$CLOUDSDK_CONFIG`` or ``~/.config/gcloud``;
+    https://cloud.google.com/docs/authentication/application-default-credentials).
     None when neither is there (the credentials then come from the metadata server, if any)."""
     environ = os.environ if environ is None else environ
     explicit = environ.get('GOOGLE_APPLICATION_CREDENTIALS')

@@ -63,7 +63,8 @@ def _env(gcp_lab, **extra):
 
 
 def test_a_service_account_key_reads_the_inventory(run_playbook, gcp_lab, inventory, vm):
-    env = _env(gcp_lab, GCP_AUTH_KIND='serviceaccount', GCP_SERVICE_ACCOUNT_FILE=gcp_lab.env['GCP_SERVICE_ACCOUNT_FILE'])
+    env = _env(gcp_lab, GCP_AUTH_KIND='serviceaccount',
+               GCP_SERVICE_ACCOUNT_FILE=gcp_lab.env['GCP_SERVICE_ACCOUNT_FILE'])
     listed = run_playbook(LISTED, inventory=inventory, env=env)
     assert listed.task('Show the VM', host='istio-gce')['msg'] == 'serviceaccount %s' % vm
 

@@ -58,7 +58,8 @@ class ControlPlanes(ClusterBackend):
         self.planes = {}
 
     def create_cluster(self, spec):
-        plane = ControlPlane(os.path.join(self.state_dir, spec.name), prefix=session_prefix() + secrets.token_hex(3) + '-',
+        prefix = session_prefix() + secrets.token_hex(3) + '-'
+        plane = ControlPlane(os.path.join(self.state_dir, spec.name), prefix=prefix,
                              host=spec.endpoint, port=443, cluster_cidr=spec.cluster_ipv4_cidr,
                              service_cidr=spec.services_ipv4_cidr, nodes=(),
                              issuer=gke_issuer(spec.project, spec.location, spec.name),
