@@ -283,8 +283,9 @@ class ControlPlane:
             '--allocate-node-cidrs=true', '--cluster-cidr', self.cluster_cidr,
             '--node-cidr-mask-size', str(_NODE_CIDR_MASK), '--service-cluster-ip-range', self.service_cidr,
             '--leader-elect=false', '--secure-port', '0', '--profiling=false', '--v', '1',
-            # The lab's clusters come and go quickly; the garbage collector and namespace controller act at once.
-            '--concurrent-gc-syncs', '5'])
+            # KWOK renews the nodes' leases; on a busy 2-core machine a renewal can come late, and a node marked
+            # NotReady for that would have its pods evicted, which no GKE node does for being simulated.
+            '--node-monitor-grace-period', '300s'])
         self._start('kube-scheduler', [
             binaries.path('kube-scheduler'), '--kubeconfig', self._component_kubeconfig(_SCHEDULER_USER),
             '--leader-elect=false', '--secure-port', '0', '--profiling=false', '--v', '1'])

@@ -9,6 +9,7 @@ import textwrap
 import pytest
 
 from lab.istio import release
+from lab.net.commands import wait_for
 from tests.support.istio import istio_operator
 
 VERSION = '1.24.2'
@@ -145,6 +146,7 @@ def test_uninstall_needs_a_scope_and_purge_removes_everything(run, kubectl, tmp_
     run('install', '-y', '-f', _write(tmp_path, VM_OPERATOR))
     assert 'at least one of the --revision' in run('uninstall', '-y', expect_rc=1).stderr
     assert 'Uninstall complete' in run('uninstall', '--purge', '-y').stdout
-    assert kubectl.json('get', 'crd')['items'] == []
+    # A real API server deletes a CRD after its cleanup finalizer has removed the custom resources: bounded wait.
+    wait_for(lambda: kubectl.json('get', 'crd')['items'] == [], timeout=60, what="Istio's CRDs gone after --purge")
     assert kubectl.json('-n', 'istio-system', 'get', 'deploy,svc,sa,cm', '-l',
                         'operator.istio.io/component')['items'] == []
