@@ -54,11 +54,6 @@ options:
         header is honoured). A 403 for any other reason (permission, C(quotaExceeded)) is not retried.
     type: int
     default: 6
-  operation_timeout:
-    description:
-      - Seconds to wait for each long-running operation (and for the resource to reach a steady state) before
-        failing with a message that names the operation and its status.
-    type: int
 requirements:
   - google-auth >= 2.20
   - requests >= 2.31
@@ -67,4 +62,14 @@ notes:
     environment variables (E(HTTPS_PROXY), E(REQUESTS_CA_BUNDLE)) through C(requests).
   - Every API call made and retried, and every operation waited for (with the polls and seconds it took), is in
     the result as RV(ignore:operations) and RV(ignore:api_retries).
+'''
+
+    # For the modules that wait for long-running operations (not the read-only credentials module).
+    OPERATIONS = r'''
+options:
+  operation_timeout:
+    description:
+      - Seconds to wait for each long-running operation (and for the resource to reach a steady state) before
+        failing with a message that names the operation and its status.
+    type: int
 '''

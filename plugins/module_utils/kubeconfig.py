@@ -121,9 +121,9 @@ def merge(config, params):
         return config
     _upsert(config['clusters'], cluster, 'cluster', {
         'server': params['server'], 'certificate-authority-data': params['certificate_authority_data']})
-    _upsert(config['users'], user, 'user', user_entry(params['auth'], params.get('token'),
-                                                       params.get('application_default_credentials'),
-                                                       params.get('credentials_file')))
+    entry = user_entry(params['auth'], params.get('token'), params.get('application_default_credentials'),
+                       params.get('credentials_file'))
+    _upsert(config['users'], user, 'user', entry)
     context_entry = {'cluster': cluster, 'user': user}
     if params.get('namespace'):
         context_entry['namespace'] = params['namespace']

@@ -29,6 +29,7 @@ extends_documentation_fragment:
   - meshbridge.istio_vm.attributes
   - meshbridge.istio_vm.attributes.action_group_gcp
   - meshbridge.istio_vm.gcp
+  - meshbridge.istio_vm.gcp.operations
 attributes:
   check_mode:
     support: full

@@ -205,8 +205,8 @@ def test_sidecar_gets_ready_and_registers_the_vm(mesh):
     log = mesh.log()
     assert 'workload certificate for spiffe://cluster.local/ns/shop/sa/catalog valid until' in log
     assert 'inbound mTLS STRICT' in log
-    entry_path = '/apis/networking.istio.io/v1/namespaces/%s/workloadentries/%s-%s' % (NAMESPACE, GROUP_NAME,
-                                                                                      mesh.address)
+    entry_path = '/apis/networking.istio.io/v1/namespaces/%s/workloadentries/%s-%s' % (
+        NAMESPACE, GROUP_NAME, mesh.address)
 
     def healthy_entry():
         entry = mesh.api.get(entry_path) or {}

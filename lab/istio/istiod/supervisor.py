@@ -90,8 +90,8 @@ class ClusterIstiod:
         except LabCommandError as exc:
             self.log('gateway source ranges: cannot apply them in %s: %s' % (self.netns_name, exc))
             return
-        self.log('gateway source ranges: %s' % ('%s:%s from %s only' % (address, ','.join(map(str, ports)),
-                                                                         ', '.join(ranges)) if wanted else 'none'))
+        described = '%s:%s from %s only' % (address, ','.join(map(str, ports)), ', '.join(ranges))
+        self.log('gateway source ranges: %s' % (described if wanted else 'none'))
         self._firewall = wanted
 
     def _run(self):
