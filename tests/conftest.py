@@ -9,7 +9,7 @@ import textwrap
 
 import pytest
 
-from lab.kubernetes import processes, testing
+from lab.kubernetes import egress, processes, testing
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -107,3 +107,4 @@ def pytest_sessionfinish(session):
     controller only, after every worker is done)."""
     if not hasattr(session.config, 'workerinput'):
         processes.stop_marked(testing.session_prefix())
+        egress.remove_sockets(testing.session_prefix())

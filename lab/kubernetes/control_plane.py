@@ -36,8 +36,6 @@ import urllib.request
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 
-import tempfile
-
 from lab.kubernetes import binaries, egress
 from lab.kubernetes.processes import Program
 from lab.pki import LabCA
@@ -264,10 +262,8 @@ class ControlPlane:
             argv += ['--authorization-webhook-config-file',
                      self._webhook_config('authorization-webhook', self.authorization_webhook),
                      '--authorization-webhook-version', 'v1']
-        # A Unix socket path has at most 107 bytes, more than a test's state directory may leave; the name carries
-        # the prefix so that cleanup(prefix) finds it after a crash.
-        socket_path = os.path.join(tempfile.gettempdir(), '%s%s-egress.sock' % (self.prefix, secrets.token_hex(4)))
-        self._egress = egress.EgressProxy(socket_path, self.egress_connect).start()
+        self._egress = egress.EgressProxy(egress.socket_path(self.prefix, secrets.token_hex(4)),
+                                          self.egress_connect).start()
         argv += ['--egress-selector-config-file',
                  self._egress.selector_config(os.path.join(self.pki_dir, 'egress-selector.json'))]
         apiserver = self._start('kube-apiserver', argv)

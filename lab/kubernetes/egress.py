@@ -8,15 +8,30 @@ Simplified: Konnectivity's gRPC mode and its agents are not modelled; HTTPConnec
 the transports the API server's EgressSelectorConfiguration offers for the same purpose.
 """
 
+import glob
 import json
 import logging
 import os
 import socketserver
+import tempfile
 import threading
 
 from lab.internet.proxy import read_head, splice, split_authority
 
 LOG = logging.getLogger('lab.kubernetes.egress')
+
+
+def socket_path(prefix, unique):
+    """Where a control plane of lab ``prefix`` puts its egress socket: the temporary directory, since a Unix socket
+    path has at most 107 bytes, more than a test's state directory may leave; the name carries the prefix so that
+    ``remove_sockets(prefix)`` finds it after a crash."""
+    return os.path.join(tempfile.gettempdir(), '%s%s-egress.sock' % (prefix, unique))
+
+
+def remove_sockets(prefix):
+    """Remove the egress sockets of every control plane whose prefix starts with ``prefix``."""
+    for leftover in glob.glob(os.path.join(tempfile.gettempdir(), glob.escape(prefix) + '*-egress.sock')):
+        os.unlink(leftover)
 
 
 def refuse_all(host, port):

@@ -156,6 +156,11 @@ class Vpc:
         for vm_netns in self.vm_namespaces():
             if _has_route(vm_netns, pod_range):
                 netns.ip(vm_netns, 'route', 'delete', str(pod_range))
+        # The kernel frees a deleted namespace, and the veth in it, asynchronously: a cluster made again right away
+        # (teardown, then site.yml) would find the bridge port still there. Deleting the port first is synchronous.
+        port = bridge_port('gke', cluster)
+        if port in _links(self.netns):
+            netns.ip(self.netns, 'link', 'delete', port)
         netns.delete(network.netns)
 
     def pod_routes(self):
@@ -186,6 +191,12 @@ class Vpc:
 
 def _host_links():
     return [entry['ifname'] for entry in json.loads(run(['ip', '-j', 'link', 'show']) or '[]')]
+
+
+def _links(namespace):
+    """Names of the links in ``namespace`` (``ip -o link`` names them ``name@peer:``)."""
+    return [line.split(':')[1].strip().split('@')[0] for line in netns.ip(namespace, '-o', 'link', 'show').splitlines()
+            if line.count(':') >= 2]
 
 
 def _has_route(namespace, network):

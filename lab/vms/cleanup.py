@@ -6,13 +6,11 @@ lab namespace; the namespaces themselves (their veths go with them) and the cont
 the prefix's lab makes are matched (see lab.net.names), so another tool's ``mbl-...`` is left alone.
 """
 
-import glob
 import os
 import shutil
 import signal
-import tempfile
 
-from lab.kubernetes import processes
+from lab.kubernetes import egress, processes
 from lab.net import netns
 from lab.net.commands import LabCommandError, run, wait_for
 from lab.net.names import LabNames
@@ -82,8 +80,7 @@ def cleanup(prefix, state_dir=None):
     _stop_processes(lab_processes(names))
     # The clusters' control-plane programs live in the host namespace; they carry the prefix in their environment.
     processes.stop_marked(prefix)
-    for leftover in glob.glob(os.path.join(tempfile.gettempdir(), glob.escape(prefix) + '*-egress.sock')):
-        os.unlink(leftover)
+    egress.remove_sockets(prefix)
     for mount_point in lab_mounts(names):
         try:
             run(['umount', mount_point])

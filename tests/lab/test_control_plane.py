@@ -2,6 +2,7 @@
 that the real API server holds the collection to what GKE's does (authentication, RBAC, schema validation)."""
 
 import base64
+import glob
 import json
 import os
 import signal
@@ -17,7 +18,7 @@ from cryptography.hazmat.primitives.asymmetric import padding
 
 from lab.gcp.auth import TokenAuthority
 from lab.gcp.gke_webhooks import AUTHORIZE_PATH, TOKEN_REVIEW_PATH, GkeWebhooks
-from lab.kubernetes import binaries, processes
+from lab.kubernetes import binaries, egress, processes
 from lab.kubernetes.control_plane import ControlPlaneError
 from lab.kubernetes.testing import running_control_plane, session_prefix
 from lab.net.commands import wait_for
@@ -223,8 +224,12 @@ def test_cleanup_finds_a_crashed_labs_programs(tmp_path):
         assert len(processes.marked(prefix)) >= 5       # etcd, apiserver, controller-manager, scheduler, kwok
         assert processes.stop_marked(prefix) >= 5
         assert processes.marked(prefix) == []
+        assert glob.glob('/tmp/%s*-egress.sock' % prefix)      # the dead process's socket, found by its prefix
+        egress.remove_sockets(prefix)
+        assert not glob.glob('/tmp/%s*-egress.sock' % prefix)
     finally:
         processes.stop_marked(prefix)
+        egress.remove_sockets(prefix)
 
 
 def test_a_component_that_cannot_start_is_named_with_its_log(tmp_path):
