@@ -12,7 +12,7 @@ import ipaddress
 import json
 
 from lab.net import addresses, netns
-from lab.net.commands import run
+from lab.net.commands import LabCommandError, run
 from lab.net.names import bridge_port
 
 _NODE_LINK = 'eth0'
@@ -110,6 +110,18 @@ class Vpc:
         netns.ip(namespace, 'addr', 'add', f'{address}/{addresses.SUBNET.prefixlen}', 'dev', _NODE_LINK)
         netns.ip(namespace, 'link', 'set', _NODE_LINK, 'up')
 
+    def detach(self, kind, name):
+        """Delete the bridge port of a cluster or VM (and so its veth pair). The kernel frees a deleted namespace,
+        and the veth in it, asynchronously: one made again right away (teardown, then site.yml) would find the port
+        still there. Deleting it before the namespace is synchronous. Idempotent."""
+        port = bridge_port(kind, name)
+        if port in _links(self.netns):
+            try:
+                netns.ip(self.netns, 'link', 'delete', port)
+            except LabCommandError:
+                if port in _links(self.netns):     # not the kernel having freed it meanwhile
+                    raise
+
     # Clusters
 
     def _cluster_namespaces(self):
@@ -156,11 +168,7 @@ class Vpc:
         for vm_netns in self.vm_namespaces():
             if _has_route(vm_netns, pod_range):
                 netns.ip(vm_netns, 'route', 'delete', str(pod_range))
-        # The kernel frees a deleted namespace, and the veth in it, asynchronously: a cluster made again right away
-        # (teardown, then site.yml) would find the bridge port still there. Deleting the port first is synchronous.
-        port = bridge_port('gke', cluster)
-        if port in _links(self.netns):
-            netns.ip(self.netns, 'link', 'delete', port)
+        self.detach('gke', cluster)
         netns.delete(network.netns)
 
     def pod_routes(self):

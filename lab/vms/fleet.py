@@ -101,6 +101,7 @@ class Fleet:
                 self._vms.pop(name)
                 self._instances.pop(name)
                 vm.remove()
+                self.vpc.detach('vm', name)
                 raise
         return str(address)
 
@@ -108,6 +109,7 @@ class Fleet:
         """Power the VM off and remove everything it had: root, mounts, namespace, veth."""
         with self._lock:
             self.vm(name).remove()
+            self.vpc.detach('vm', name)
             del self._vms[name]
             del self._instances[name]
 
