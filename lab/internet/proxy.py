@@ -47,6 +47,17 @@ def splice(first, second):
             (second if source is first else first).sendall(data)
 
 
+def tunnel(client, upstream, early_data):
+    """Answer a CONNECT with 200, pass on what the client sent after its request head, then splice until either
+    side closes; closes ``upstream``."""
+    with upstream:
+        upstream.settimeout(None)
+        client.sendall(b'HTTP/1.1 200 Connection established\r\n\r\n')
+        if early_data:
+            upstream.sendall(early_data)
+        splice(client, upstream)
+
+
 class _TunnelHandler(socketserver.BaseRequestHandler):
 
     def handle(self):
@@ -76,12 +87,7 @@ class _TunnelHandler(socketserver.BaseRequestHandler):
             client.sendall(b'HTTP/1.1 502 Bad Gateway\r\nContent-Length: 0\r\nConnection: close\r\n\r\n')
             return
         LOG.info('CONNECT %s:%d -> %s:%d', host, port, backend[0], backend[1])
-        with upstream:
-            upstream.settimeout(None)
-            client.sendall(b'HTTP/1.1 200 Connection established\r\n\r\n')
-            if early_data:
-                upstream.sendall(early_data)
-            splice(client, upstream)
+        tunnel(client, upstream, early_data)
 
     def _refuse(self, reason):
         LOG.warning('refused %s: %s', self.client_address[0], reason)

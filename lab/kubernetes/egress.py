@@ -16,7 +16,7 @@ import socketserver
 import tempfile
 import threading
 
-from lab.internet.proxy import read_head, splice, split_authority
+from lab.internet.proxy import read_head, split_authority, tunnel
 
 LOG = logging.getLogger('lab.kubernetes.egress')
 
@@ -59,12 +59,7 @@ class _Handler(socketserver.BaseRequestHandler):
             client.sendall(b'HTTP/1.1 503 Service Unavailable\r\nConnection: close\r\nContent-Length: %d\r\n\r\n%s'
                            % (len(body), body))
             return
-        with upstream:
-            upstream.settimeout(None)
-            client.sendall(b'HTTP/1.1 200 Connection established\r\n\r\n')
-            if early_data:
-                upstream.sendall(early_data)
-            splice(client, upstream)
+        tunnel(client, upstream, early_data)
 
 
 class _Server(socketserver.ThreadingUnixStreamServer):
