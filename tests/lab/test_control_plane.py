@@ -127,8 +127,7 @@ def test_nodes_get_a_slice_of_the_pod_range_and_no_taint(kubectl):
 
 def test_every_namespace_gets_the_cluster_root_ca(kubectl, cluster):
     kubectl.run('create', 'namespace', 'fresh')
-    wait_for(lambda: kubectl.get('configmap', 'kube-root-ca.crt', 'fresh'), timeout=30,
-             what='kube-root-ca.crt in namespace fresh')
+    kubectl.wait_for('configmap', 'kube-root-ca.crt', 'fresh')
     published = kubectl.get('configmap', 'kube-root-ca.crt', 'fresh')['data']['ca.crt']
     with open(cluster.ca_path, encoding='utf-8') as handle:
         assert published.strip() == handle.read().strip()
