@@ -1,0 +1,241 @@
+"""The real istio-sidecar.deb (``lab.istio.sidecar.real``, ``MESHBRIDGE_LAB_REAL_SIDECAR=1``): Istio's pilot-agent
+built by the lab, upstream Envoy, and Istio's packaging files from the pinned istio.io/istio module, laid out as its
+``tools/packaging/packaging.mk`` lays them out; then installed with dpkg in one real lab VM (Debian 12), where both
+binaries run and istio.service starts the real agent, which stops on the missing bundle with its own log line.
+"""
+
+import hashlib
+import os
+import re
+import shutil
+import subprocess
+
+import pytest
+
+from lab.istio.sidecar import build, real
+from lab.kubernetes import binaries
+from lab.net.commands import NotReady, wait_for
+from lab.net.vpc import Vpc
+from lab.vms.base_root import BaseRoot
+from lab.vms.fleet import Fleet
+from vm_lab import leftovers, unique_names
+
+VERSION = '1.31.0'      # lab/tools/istio-release: what the lab's pilot-agent is stamped with
+BOOKWORM_GLIBC = (2, 36)
+EXPECTED = {            # path in the package: mode, from packaging.mk's SIDECAR_FILES (modes: see lab.istio.sidecar.real)
+    './usr/local/bin/envoy': '-rwxr-xr-x',
+    './usr/local/bin/pilot-agent': '-rwxr-xr-x',
+    './usr/local/bin/istio-start.sh': '-rwxr-xr-x',
+    './lib/systemd/system/istio.service': '-rw-r--r--',
+    './var/lib/istio/envoy/sidecar.env': '-rw-r--r--',
+    './var/lib/istio/envoy/envoy_bootstrap_tmpl.json': '-rw-r--r--',
+}
+# What the real agent says, in /var/log/istio/istio.log, when it is started with no bundle.
+NO_ROOT_CERT = 'fatal\tinvalid config - istiod.istio-system.svc:15012 missing a root certificate ./etc/certs/root-cert.pem'
+
+
+@pytest.fixture(scope='module')
+def deb(tmp_path_factory):
+    return real.build(str(tmp_path_factory.mktemp('real-deb')), VERSION)
+
+
+@pytest.fixture(scope='module')
+def unpacked(deb, tmp_path_factory):
+    root = tmp_path_factory.mktemp('real-root')
+    _dpkg_deb('-x', deb, str(root))
+    _dpkg_deb('--control', deb, str(root / 'DEBIAN'))
+    return root
+
+
+@pytest.fixture(scope='module')
+def packaging_mk():
+    with open(os.path.join(real.module_dir(), 'tools/packaging/packaging.mk'), encoding='utf-8') as handle:
+        return handle.read()
+
+
+def _dpkg_deb(*args):
+    return subprocess.run(['dpkg-deb'] + list(args), capture_output=True, text=True, check=True, timeout=120).stdout
+
+
+def _sha256(path):
+    with open(path, 'rb') as handle:
+        return hashlib.file_digest(handle, 'sha256').hexdigest()
+
+
+def _fpm_flags(packaging_mk):
+    """The deb/fpm target's ``--flag value`` pairs, in order."""
+    recipe = packaging_mk.split('\ndeb/fpm:', 1)[1].split('\n\n', 1)[0]
+    return re.findall(r'--([a-z-]+)[ =]"?([^"\\\n]*?)"?\s*\\', recipe)
+
+
+def test_control_fields_are_the_fpm_flags_of_istios_deb_target(deb, packaging_mk):
+    fields = dict(line.split(': ', 1) for line in _dpkg_deb('--field', deb).splitlines() if ': ' in line)
+    flags = _fpm_flags(packaging_mk)
+    assert fields['Depends'] == ', '.join(value for flag, value in flags if flag == 'depends')
+    assert fields['Depends'] == 'iproute2, iptables, sudo, hostname'
+    expected = {'url': 'Homepage', 'license': 'License', 'vendor': 'Vendor', 'maintainer': 'Maintainer',
+                'description': 'Description'}
+    for flag, value in flags:
+        if flag in expected:
+            assert fields[expected[flag]] == value.strip(), flag
+    assert (fields['Package'], fields['Version'], fields['Architecture']) == ('istio-sidecar', VERSION, 'amd64')
+
+
+def test_contents_paths_modes_and_owner(deb, packaging_mk):
+    listing = {}
+    for line in _dpkg_deb('--contents', deb).splitlines():
+        mode, owner, _size, _date, _time, path = line.split(None, 5)
+        listing[path] = (mode, owner)
+    files = {path: mode for path, (mode, _owner) in listing.items() if not mode.startswith('d')}
+    assert files == EXPECTED
+    assert {owner for _mode, owner in listing.values()} == {'root/root'}
+    # Where packaging.mk puts them: the binaries of SIDECAR_DEB_DEPS in ISTIO_DEB_BIN, ISTIO_DEB_DEST, the template.
+    assert 'ISTIO_DEB_BIN=/usr/local/bin\n' in packaging_mk and 'SIDECAR_DEB_DEPS:=envoy pilot-agent\n' in packaging_mk
+    assert '$(DEP)=$(ISTIO_DEB_BIN)/$(DEP)' in packaging_mk
+    expanded = packaging_mk.replace('${ISTIO_DEB_BIN}', '/usr/local/bin')
+    for path in EXPECTED:
+        assert path.endswith(('/envoy', '/pilot-agent')) or path[1:] in expanded, path
+
+
+def test_istios_files_are_the_modules_own(unpacked, packaging_mk):
+    module = real.module_dir()
+    for name, path, _mode in real.FILES:
+        assert _sha256(unpacked / path) == _sha256(os.path.join(module, name)), path
+    # ISTIO_DEB_DEST's files keep their names (common/$(notdir $(DEST))); the bootstrap is renamed.
+    assert 'common/$(notdir $(DEST))=$(DEST)' in packaging_mk
+    assert 'common/envoy_bootstrap.json=/var/lib/istio/envoy/envoy_bootstrap_tmpl.json' in packaging_mk
+    assert _sha256(unpacked / 'DEBIAN/postinst') == _sha256(os.path.join(module, 'tools/packaging/postinst.sh'))
+    assert '--after-install tools/packaging/postinst.sh' in packaging_mk
+    assert os.access(unpacked / 'DEBIAN/postinst', os.X_OK)
+    conffiles = (unpacked / 'DEBIAN/conffiles').read_text().split()
+    assert conffiles == ['/var/lib/istio/envoy/envoy_bootstrap_tmpl.json', '/var/lib/istio/envoy/sidecar.env']
+    assert all('--config-files %s' % path in packaging_mk for path in conffiles)
+    postinst = (unpacked / 'DEBIAN/postinst').read_text()
+    assert 'useradd --system --gid istio-proxy --home-dir /var/lib/istio istio-proxy' in postinst
+
+
+def test_the_binaries_are_the_real_ones(unpacked):
+    agent = str(unpacked / 'usr/local/bin/pilot-agent')
+    assert _sha256(agent) == _sha256(binaries.path('pilot-agent'))
+    version = subprocess.run([agent, 'version', '-s'], capture_output=True, text=True, timeout=60, check=True)
+    assert version.stdout.split() == ['client', 'version:', VERSION]
+    headers = subprocess.run(['readelf', '-l', agent], capture_output=True, text=True, check=True).stdout
+    assert 'INTERP' not in headers      # static: runs on any glibc
+    envoy = str(unpacked / 'usr/local/bin/envoy')
+    assert _sha256(envoy) == _sha256(build.envoy_binary())
+    assert 'version: ' in subprocess.run([envoy, '--version'], capture_output=True, text=True, timeout=60,
+                                         check=True).stdout
+    symbols = subprocess.run(['objdump', '-T', envoy], capture_output=True, text=True, check=True).stdout
+    versions = {tuple(int(part) for part in found.split('.')) for found in re.findall(r'GLIBC_(\d+\.\d+)', symbols)}
+    assert max(versions) <= BOOKWORM_GLIBC
+
+
+def test_same_bytes_again_and_a_new_key_for_a_changed_binary(deb, tmp_path):
+    again = real.build(str(tmp_path / 'out'), VERSION, cache_dir=str(tmp_path / 'cache'))
+    assert _sha256(again) == _sha256(deb)
+    agent, envoy, files = real.inputs()
+    changed = str(tmp_path / 'pilot-agent')
+    shutil.copyfile(agent, changed)
+    with open(changed, 'ab') as handle:
+        handle.write(b'\0')
+    assert real.cache_key(VERSION, changed, envoy, files) != real.cache_key(VERSION, agent, envoy, files)
+
+
+def test_the_environment_variable_selects_it(deb, tmp_path, monkeypatch):
+    monkeypatch.setenv(build.REAL_ENV, '1')
+    assert _sha256(build.build(str(tmp_path / 'real'), VERSION)) == _sha256(deb)
+
+
+# One lab VM for the tests below.
+
+INSTANCE = {
+    'name': 'real-sidecar-vm',
+    'zone': 'https://compute.googleapis.com/compute/v1/projects/lab-project/zones/us-west2-a',
+    'networkInterfaces': [{'network': 'https://compute.googleapis.com/compute/v1/projects/lab-project/global/networks/default'}],
+    'metadata': {'items': []},
+}
+
+
+class RealSidecarVm:
+    """One lab VM (Debian 12, systemd) with the real package installed by ``dpkg -i``."""
+
+    def __init__(self, directory, deb):
+        self.names = unique_names()
+        self.vpc = Vpc(self.names, isolated_controller=True)
+        self.vpc.create()
+        self.fleet = Fleet(self.vpc, os.path.join(directory, 'state'), BaseRoot())
+        self.fleet.create_instance(INSTANCE)
+        self.vm = self.fleet.vm(INSTANCE['name'])
+        shutil.copyfile(deb, os.path.join(self.vm.root, 'root', 'istio-sidecar.deb'))
+        self.installed = self.run('dpkg', '-i', '/root/istio-sidecar.deb')
+
+    def run(self, *argv, check=False):
+        return subprocess.run(self.vm.command(list(argv)), capture_output=True, text=True, timeout=120, check=check)
+
+    def remove(self):
+        self.fleet.delete_instance(INSTANCE['name'])
+        self.vpc.destroy()
+
+
+@pytest.fixture(scope='module')
+def vm(deb, tmp_path_factory):
+    lab = RealSidecarVm(str(tmp_path_factory.mktemp('real-sidecar-vm')), deb)
+    yield lab
+    lab.remove()
+    assert not leftovers(lab.names)
+
+
+@pytest.mark.lab
+def test_dpkg_installs_it_and_the_postinst_makes_the_user(vm):
+    assert vm.installed.returncode == 0, vm.installed.stdout + vm.installed.stderr
+    status = vm.run('dpkg-query', '-W', '-f', '${Status} ${Version}', 'istio-sidecar', check=True).stdout
+    assert status == 'install ok installed %s' % VERSION
+    user = vm.run('getent', 'passwd', 'istio-proxy', check=True).stdout.split(':')
+    assert user[5] == '/var/lib/istio' and int(user[2]) < 1000
+    assert vm.run('getent', 'group', 'istio-proxy', check=True).stdout.split(':')[2] == user[3]
+    assert vm.run('readlink', '/etc/istio', check=True).stdout.strip() == '/var/lib/istio'
+    owners = vm.run('stat', '-c', '%U:%G %n', '/etc/certs', '/var/lib/istio/envoy', '/var/lib/istio/proxy',
+                    '/var/lib/istio/config', '/var/lib/istio/config/mesh', '/var/log/istio', check=True).stdout
+    assert all(line.startswith('istio-proxy:istio-proxy ') for line in owners.splitlines()), owners
+    modes = vm.run('stat', '-c', '%a %U:%G', '/usr/local/bin/envoy', '/usr/local/bin/pilot-agent', check=True).stdout
+    assert modes.splitlines() == ['2755 root:root'] * 2       # postinst.sh's chmod 2755
+
+
+@pytest.mark.lab
+def test_systemd_has_istios_unit(vm):
+    shown = vm.run('systemctl', 'cat', 'istio', check=True).stdout
+    with open(os.path.join(real.module_dir(), 'tools/packaging/common/istio.service'), encoding='utf-8') as handle:
+        unit = handle.read()
+    assert shown.splitlines()[0] == '# /lib/systemd/system/istio.service'
+    assert shown.splitlines()[1:] == unit.splitlines()
+
+
+@pytest.mark.lab
+def test_both_binaries_run_in_the_vm(vm):
+    agent = vm.run('/usr/local/bin/pilot-agent', 'version')
+    assert agent.returncode == 0 and 'Version:"%s"' % VERSION in agent.stdout, agent.stdout + agent.stderr
+    envoy = vm.run('/usr/local/bin/envoy', '--version')
+    assert envoy.returncode == 0 and re.search(r'version: \w+/1\.\d+\.\d+/Clean/RELEASE', envoy.stdout), envoy.stderr
+
+
+@pytest.mark.lab
+def test_the_service_runs_the_real_agent_which_stops_on_the_missing_bundle(vm):
+    vm.run('systemctl', 'start', 'istio', check=True)
+
+    def agent_stopped():
+        log = vm.run('cat', '/var/log/istio/istio.log').stdout
+        if NO_ROOT_CERT not in log:
+            raise NotReady('istio.log: ' + log[-300:])
+        return log
+    try:
+        log = wait_for(agent_stopped, timeout=60, what="the real pilot-agent's fatal line")
+    finally:
+        journal = vm.run('journalctl', '-u', 'istio', '--no-pager', '-o', 'cat').stdout
+        vm.run('systemctl', 'stop', 'istio')
+    assert 'Version %s-' % VERSION in log
+    # istio-start.sh sends `pilot-agent proxy`'s output to /var/log/istio/istio.log; the journal has what it runs
+    # before that as root, the real `pilot-agent istio-iptables` (cleanup, then set up), and the agent's exit.
+    assert '\tinfo\tIstio iptables environment:' in journal
+    assert '\tinfo\tClean-state detected, new iptables are needed' in journal
+    assert 'istio.service: Main process exited, code=exited, status=1/FAILURE' in journal, journal[-2000:]
+    assert 'ISTIO' not in vm.run('iptables-save', '-t', 'nat', check=True).stdout
