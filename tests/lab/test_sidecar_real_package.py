@@ -1,16 +1,23 @@
 """The real istio-sidecar.deb (``lab.istio.sidecar.real``, ``MESHBRIDGE_LAB_REAL_SIDECAR=1``): Istio's pilot-agent
 built by the lab, upstream Envoy, and Istio's packaging files from the pinned istio.io/istio module, laid out as its
 ``tools/packaging/packaging.mk`` lays them out; then installed with dpkg in one real lab VM (Debian 12), where both
-binaries run and istio.service starts the real agent, which stops on the missing bundle with its own log line.
+binaries run and istio.service starts the real agent: without a bundle it stops with its own log line; with one whose
+istiod cannot be reached it sets up inbound capture, runs Envoy as istio-proxy and retries its certificate request.
 """
 
+import datetime
 import hashlib
+import json
 import os
 import re
 import shutil
 import subprocess
 
 import pytest
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import NameOID
 
 from lab.istio.sidecar import build, real
 from lab.kubernetes import binaries
@@ -238,4 +245,71 @@ def test_the_service_runs_the_real_agent_which_stops_on_the_missing_bundle(vm):
     assert '\tinfo\tIstio iptables environment:' in journal
     assert '\tinfo\tClean-state detected, new iptables are needed' in journal
     assert 'istio.service: Main process exited, code=exited, status=1/FAILURE' in journal, journal[-2000:]
-    assert 'ISTIO' not in vm.run('iptables-save', '-t', 'nat', check=True).stdout
+    assert 'ISTIO' not in _nat_rules(vm)
+
+
+def _nat_rules(vm):
+    """The nat rules of both iptables variants: pilot-agent picks one itself (with no rules anywhere nft, but its
+    own probe leaves a legacy filter table behind, so later runs pick legacy)."""
+    return ''.join(vm.run(save, '-t', 'nat', check=True).stdout for save in ('iptables-legacy-save', 'iptables-nft-save'))
+
+
+def _root_cert_pem():
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.ORGANIZATION_NAME, 'Istio'),
+                      x509.NameAttribute(NameOID.COMMON_NAME, 'Root CA')])
+    now = datetime.datetime.now(datetime.timezone.utc)
+    cert = (x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key())
+            .serial_number(x509.random_serial_number()).not_valid_before(now - datetime.timedelta(minutes=5))
+            .not_valid_after(now + datetime.timedelta(days=1))
+            .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True).sign(key, hashes.SHA256()))
+    return cert.public_bytes(serialization.Encoding.PEM).decode()
+
+
+@pytest.mark.lab
+def test_with_a_bundle_the_real_agent_captures_runs_envoy_and_waits_for_istiod(vm):
+    """A bundle whose istiod has no address on the VM (no /etc/hosts line): the agent stays up, sets up inbound
+    capture, starts Envoy as istio-proxy, and retries its certificate request."""
+    bundle = {
+        '/var/lib/istio/envoy/cluster.env': ("ISTIO_INBOUND_PORTS='3550'\nISTIO_LOCAL_EXCLUDE_PORTS='22,15090,15021,15020'\n"
+                                             "ISTIO_NAMESPACE='shop'\nISTIO_SERVICE='productcatalog.shop'\n"
+                                             "POD_NAMESPACE='shop'\nSERVICE_ACCOUNT='catalog'\n"
+                                             "ISTIO_META_CLUSTER_ID='west'\n", '644'),
+        '/etc/istio/config/mesh': ('defaultConfig:\n  discoveryAddress: istiod.istio-system.svc:15012\n', '644'),
+        '/etc/certs/root-cert.pem': (_root_cert_pem(), '644'),
+        '/var/run/secrets/tokens/istio-token': ('a.b.c', '600'),
+    }
+    for path, (text, mode) in bundle.items():
+        subprocess.run(vm.vm.command(['install', '-D', '-o', 'istio-proxy', '-g', 'istio-proxy', '-m', mode,
+                                      '/dev/stdin', path]), input=text, text=True, capture_output=True, timeout=60,
+                       check=True)
+    vm.run('truncate', '-s', '0', '/var/log/istio/istio.log', check=True)
+    vm.run('systemctl', 'start', 'istio', check=True)
+
+    def envoy_up():
+        info = vm.run('curl', '-s', 'http://localhost:15000/server_info').stdout
+        if '"state"' not in info:
+            raise NotReady('Envoy admin: %r' % info[-300:])
+        return json.loads(info)
+    try:
+        info = wait_for(envoy_up, timeout=60, what="Envoy's admin on :15000")
+        wait_for(lambda: _log_has(vm, 'failed to sign CSR'), timeout=60, what="the agent's CA retries")
+        nat = _nat_rules(vm)
+        users = {name: vm.run('ps', '-o', 'user=', '-C', name, check=True).stdout.split()
+                 for name in ('pilot-agent', 'envoy')}
+        log = vm.run('cat', '/var/log/istio/istio.log', check=True).stdout
+    finally:
+        vm.run('systemctl', 'stop', 'istio')
+    assert info['state'] in ('PRE_INITIALIZING', 'INITIALIZING')      # no xDS without istiod
+    assert users == {'pilot-agent': ['istio-proxy'], 'envoy': ['istio-proxy']}
+    assert '-A PREROUTING -p tcp -j ISTIO_INBOUND' in nat
+    assert '-A ISTIO_INBOUND -p tcp -m tcp --dport 3550 -j ISTIO_IN_REDIRECT' in nat
+    assert '-A ISTIO_IN_REDIRECT -p tcp -j REDIRECT --to-ports 15006' in nat
+    assert 'istiod.istio-system.svc' in [line for line in log.splitlines() if 'failed to sign CSR' in line][0]
+    assert 'ISTIO' not in _nat_rules(vm)        # ExecStopPost: istio-start.sh clean
+
+
+def _log_has(vm, text):
+    if text not in vm.run('cat', '/var/log/istio/istio.log').stdout:
+        raise NotReady('no %r in istio.log yet' % text)
+    return True

@@ -54,8 +54,8 @@ CONFFILES = ('/var/lib/istio/envoy/envoy_bootstrap_tmpl.json', '/var/lib/istio/e
 # packaging.mk's deb/fpm flags; Section and Priority are fpm's defaults (its templates/deb.erb), Installed-Size is
 # dpkg's. Depends as Istio declares them: Debian 12 has all four (hostname is Essential there, iproute2, iptables
 # and sudo are in the lab VM's base root), so nothing is adjusted. istio-start.sh needs each: `hostname
-# --all-ip-addresses`, `pilot-agent istio-iptables` (iptables-restore/-save; Debian 12's iptables is the nft
-# variant, which pilot-agent detects), `sudo -E -u istio-proxy` to start the agent, iproute2 for TPROXY mode.
+# --all-ip-addresses`, `pilot-agent istio-iptables` (iptables-{nft,legacy}-{save,restore}: it picks one itself,
+# tools/istio-iptables/pkg/dependencies), `sudo -E -u istio-proxy` to start the agent, iproute2 for TPROXY mode.
 _CONTROL = '''Package: istio-sidecar
 Version: {version}
 License: Apache
