@@ -7,7 +7,6 @@ LoadBalancer addresses, and istiod's VM-facing end at the east-west gateway's ad
 an instance becomes a systemd-nspawn VM (``lab.vms.Fleet``).
 """
 
-import functools
 import json
 import os
 import shutil
@@ -16,17 +15,15 @@ import threading
 from lab.gcp import gke_webhooks, service
 from lab.gcp.backends import BackendError, ClusterBackend
 from lab.internet.client import write_env_file
-from lab.istio.istiod.supervisor import ClusterIstiod
+from lab.istio.cluster import ClusterIstio
 from lab.istio.release_host import ReleaseHost
 from lab.kubernetes.control_plane import ControlPlane, gke_issuer
 from lab.kubernetes.load_balancers import LoadBalancerController
-from lab.net import addresses, netns
+from lab.net import addresses
 from lab.vms import lifecycle
 from lab.workloads.productcatalog import build as productcatalog_build
 
 PROJECT = 'meshbridge-lab'
-# The Istio versions the lab publishes at the real download URL (the stand-in istioctl's CRDs come from 1.24 models).
-ISTIO_VERSIONS = tuple(os.environ.get('MESHBRIDGE_LAB_ISTIO_VERSIONS', '1.24.2').split(','))
 # Every cluster gets its own slice of the LoadBalancer range, so two clusters never hand out the same address.
 _LB_SLICE_PREFIX = 27
 
@@ -63,12 +60,14 @@ class KubeClusters(ClusterBackend):
                                'topology.kubernetes.io/region': zone.rsplit('-', 1)[0]})
                        for name, pool, zone in spec.nodes],
                 issuer=gke_issuer(spec.project, spec.location, spec.name), token_webhook=self.google_webhooks.webhook(gke_webhooks.TOKEN_REVIEW_PATH),
-                authorization_webhook=self.google_webhooks.webhook(gke_webhooks.AUTHORIZE_PATH),
-                egress_connect=functools.partial(netns.connect_tcp, network.netns))
+                authorization_webhook=self.google_webhooks.webhook(gke_webhooks.AUTHORIZE_PATH))
+            istio = ClusterIstio(plane, network, os.path.join(self.state_dir, spec.name, 'istio'), self.prefix)
+            # The API server's calls into the cluster (webhooks) are routed to Services as kube-proxy would.
+            plane.egress_connect = istio.routing.connect
             started.append(plane.start())
             started.append(LoadBalancerController(plane.kubeconfig, str(lb_range(spec.number)),
                                                   network.add_lb_address, network.remove_lb_address).start())
-            started.append(ClusterIstiod(plane, network.netns).start())
+            started.append(istio.start())
         except Exception:
             for part in reversed(started):
                 part.stop()
@@ -126,7 +125,7 @@ class World:
         self.gcp = service.start(self.state_dir, self.clusters, self.fleet, self.project, self.proxy_port,
                                  self.settings)
         self.clusters.google_webhooks = self.gcp.gke_webhooks
-        self.releases = ReleaseHost(self.gcp.ca, os.path.join(self.state_dir, 'releases'), ISTIO_VERSIONS)
+        self.releases = ReleaseHost(self.gcp.ca, os.path.join(self.state_dir, 'releases'))
         self.releases.register(self.gcp.registry)
         self.releases.start()
         # The VM workload artifact the lab inventory installs with vm_workload's systemd mode.
@@ -138,7 +137,7 @@ class World:
             'pid': os.getpid(), 'prefix': self.prefix, 'project': self.project, 'proxy': self.gcp.proxy.url,
             'env_file': self.gcp.env_file, 'service_account_file': self.gcp.key_file, 'account': self.gcp.account,
             'controller_address': str(addresses.CONTROLLER), 'vpc_subnet': str(addresses.SUBNET),
-            'istio_versions': list(ISTIO_VERSIONS),
+            'istio_versions': list(self.releases.versions),
         }
         with open(self.info_file + '.tmp', 'w', encoding='utf-8') as handle:
             json.dump(info, handle, indent=2)

@@ -1,26 +1,35 @@
-"""Build the stand-in Istio release: ``istio-<version>-linux-amd64.tar.gz`` and its ``.sha256``, laid out as a real
-release is (``istio-<version>/bin/istioctl``, ``manifests/profiles/``, ``samples/multicluster/``).
+"""The lab's Istio release: ``istio-<version>-linux-amd64.tar.gz`` and its ``.sha256``, laid out as Istio lays
+out a release, from the real programs and files:
 
-Its ``bin/istioctl`` is a small shell wrapper that runs ``lab.istio.istioctl`` with this checkout on PYTHONPATH and
-the lab venv's interpreter, the version and the CRDs baked in as a real istioctl has them compiled in. The samples are
-written here from the documented behaviour of Istio's ``gen-eastwest-gateway.sh`` and ``expose-istiod.yaml``
-(shorter: ``gen-eastwest-gateway.sh`` takes only ``--network`` and ``--revision``).
+- ``istio-<version>/bin/istioctl``: the istioctl the lab built from ``istio.io/istio`` (lab/tools/go.mod), with
+  the release's version in its version ldflags (hack/build-lab-tools.sh);
+- ``manifests/`` (charts and profiles) and ``samples/multicluster/`` (``gen-eastwest-gateway.sh``,
+  ``expose-istiod.yaml``, ...), ``LICENSE`` and ``README.md``, from the same module's source;
+- ``manifest.yaml`` naming the version, as the release's does.
+
+Only the release the lab built exists (``RELEASE``, lab/tools/istio-release). The archive is cached under
+``~/.cache/meshbridge-lab/istio-release/`` by a key over its inputs, since compressing a 100 MB istioctl takes
+seconds; the bytes are the same for the same inputs (fixed timestamps and owners).
 """
 
 import gzip
 import hashlib
 import io
-import json
 import os
-import sys
+import shutil
 import tarfile
 
 import yaml
 
-from lab.istio import crds, operator
+from lab.kubernetes import binaries
+from lab.vms.base_root import default_cache_dir
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-# A fixed timestamp keeps the archive (and so its checksum) the same for the same version and checkout.
+with open(os.path.join(REPO, 'lab', 'tools', 'istio-release'), encoding='utf-8') as _handle:
+    RELEASE = _handle.read().strip()
+MODULE = 'istio.io/istio'
+# What a release carries from the module's source, besides bin/istioctl.
+_FROM_SOURCE = ('manifests', 'samples/multicluster', 'LICENSE', 'README.md')
 _MTIME = 1700000000
 
 
@@ -28,136 +37,71 @@ def archive_name(version):
     return 'istio-%s-linux-amd64.tar.gz' % version
 
 
-def _wrapper(version, python):
-    """The shell wrapper, then (never read by the shell, which has exec'd by then) the CRDs as JSON."""
-    script = (
-        '#!/bin/sh\n'
-        '# istioctl %(version)s, the meshbridge lab stand-in: runs lab.istio.istioctl from %(repo)s.\n'
-        'LAB_ISTIOCTL_VERSION=%(version)s\n'
-        '%(self_env)s=$0\n'
-        'PYTHONPATH=%(repo)s${PYTHONPATH:+:$PYTHONPATH}\n'
-        'export LAB_ISTIOCTL_VERSION %(self_env)s PYTHONPATH\n'
-        "exec '%(python)s' -m lab.istio.istioctl \"$@\"\n"
-    ) % {'version': version, 'repo': REPO, 'python': python, 'self_env': crds.SELF_ENV}
-    return script.encode() + crds.EMBEDDED_MARKER + json.dumps(crds.istio_crds(), sort_keys=True).encode() + b'\n'
+def _source_files(source):
+    """(path in the release, path on disk) of every file taken from the module source, sorted."""
+    found = []
+    for entry in _FROM_SOURCE:
+        path = os.path.join(source, entry)
+        if os.path.isfile(path):
+            found.append((entry, path))
+            continue
+        for directory, _dirs, files in os.walk(path):
+            for name in files:
+                if not name.endswith('.go'):     # the module's embedding code, not part of a release
+                    full = os.path.join(directory, name)
+                    found.append((os.path.relpath(full, source), full))
+    return sorted(found)
 
 
-_GEN_EASTWEST = r'''#!/usr/bin/env bash
-# Print an IstioOperator for the east-west gateway (meshbridge lab stand-in of Istio's sample of the same name).
-# Usage: gen-eastwest-gateway.sh [--network NETWORK] [--revision REVISION]
-set -euo pipefail
-network=""
-revision=""
-while (($#)); do
-  case "$1" in
-    --network) network=$2; shift 2 ;;
-    --revision) revision=$2; shift 2 ;;
-    *) echo "unknown option $1" >&2; exit 2 ;;
-  esac
-done
-cat <<EOF
-apiVersion: install.istio.io/v1alpha1
-kind: IstioOperator
-metadata:
-  name: eastwest
-spec:
-  revision: "${revision}"
-  profile: empty
-  components:
-    ingressGateways:
-      - name: istio-eastwestgateway
-        label:
-          istio: eastwestgateway
-          app: istio-eastwestgateway
-          topology.istio.io/network: "${network}"
-        enabled: true
-        k8s:
-          env:
-            - name: ISTIO_META_REQUESTED_NETWORK_VIEW
-              value: "${network}"
-          service:
-            ports:
-              - {name: status-port, port: 15021, targetPort: 15021}
-              - {name: tls, port: 15443, targetPort: 15443}
-              - {name: tls-istiod, port: 15012, targetPort: 15012}
-              - {name: tls-webhook, port: 15017, targetPort: 15017}
-  values:
-    gateways:
-      istio-ingressgateway:
-        injectionTemplate: gateway
-    global:
-      network: "${network}"
-EOF
-'''
-
-
-def _expose_istiod():
-    gateway = {
-        'apiVersion': 'networking.istio.io/v1', 'kind': 'Gateway',
-        'metadata': {'name': 'istiod-gateway'},
-        'spec': {'selector': {'istio': 'eastwestgateway'},
-                 'servers': [{'port': {'name': 'tls-istiod', 'number': 15012, 'protocol': 'tls'},
-                              'tls': {'mode': 'PASSTHROUGH'}, 'hosts': ['*']},
-                             {'port': {'name': 'tls-istiodwebhook', 'number': 15017, 'protocol': 'tls'},
-                              'tls': {'mode': 'PASSTHROUGH'}, 'hosts': ['*']}]},
-    }
-    virtual_service = {
-        'apiVersion': 'networking.istio.io/v1', 'kind': 'VirtualService',
-        'metadata': {'name': 'istiod-vs'},
-        'spec': {'hosts': ['*'], 'gateways': ['istiod-gateway'],
-                 'tls': [{'match': [{'port': 15012, 'sniHosts': ['*']}],
-                          'route': [{'destination': {'host': 'istiod.istio-system.svc.cluster.local',
-                                                     'port': {'number': 15012}}}]},
-                         {'match': [{'port': 15017, 'sniHosts': ['*']}],
-                          'route': [{'destination': {'host': 'istiod.istio-system.svc.cluster.local',
-                                                     'port': {'number': 443}}}]}]},
-    }
-    return yaml.safe_dump_all([gateway, virtual_service], sort_keys=False)
-
-
-def _profile(name):
-    enabled = operator.PROFILES[name]
-    components = {'base': {'enabled': name != 'empty'}, 'pilot': {'enabled': enabled['pilot']},
-                  'ingressGateways': [{'name': 'istio-ingressgateway', 'enabled': enabled['ingress']}],
-                  'egressGateways': [{'name': 'istio-egressgateway', 'enabled': enabled['egress']}]}
-    return yaml.safe_dump({'apiVersion': operator.API_VERSION, 'kind': operator.KIND,
-                           'spec': {'profile': name, 'components': components}}, sort_keys=False)
-
-
-def _add(tar, path, data, mode=0o644):
-    info = tarfile.TarInfo(path)
-    info.size = len(data)
-    info.mode = mode
-    info.mtime = _MTIME
+def _add(tar, name, data, mode):
+    info = tarfile.TarInfo(name)
+    info.size, info.mode, info.mtime = len(data), mode, _MTIME
     tar.addfile(info, io.BytesIO(data))
 
 
-def build(directory, version, python=None):
-    """Write the archive and ``<archive>.sha256`` (sha256sum format) into ``directory``; return the archive path."""
-    python = python or sys.executable
+def _archive(version, istioctl, files):
     top = 'istio-%s' % version
     buffer = io.BytesIO()
     with tarfile.open(fileobj=buffer, mode='w', format=tarfile.PAX_FORMAT) as tar:
-        for folder in ('', '/bin', '/manifests', '/manifests/profiles', '/samples', '/samples/multicluster'):
-            info = tarfile.TarInfo(top + folder)
-            info.type, info.mode, info.mtime = tarfile.DIRTYPE, 0o755, _MTIME
-            tar.addfile(info)
-        _add(tar, top + '/bin/istioctl', _wrapper(version, python), 0o755)
-        _add(tar, top + '/manifest.yaml', yaml.safe_dump({'version': version, 'dependencies': {}}).encode())
-        for name in sorted(operator.PROFILES):
-            _add(tar, '%s/manifests/profiles/%s.yaml' % (top, name), _profile(name).encode())
-        _add(tar, top + '/samples/multicluster/gen-eastwest-gateway.sh', _GEN_EASTWEST.encode(), 0o755)
-        _add(tar, top + '/samples/multicluster/expose-istiod.yaml', _expose_istiod().encode())
-    data = gzip.compress(buffer.getvalue(), mtime=_MTIME)  # gzip's header has a timestamp of its own
+        with open(istioctl, 'rb') as handle:
+            _add(tar, top + '/bin/istioctl', handle.read(), 0o755)
+        _add(tar, top + '/manifest.yaml', yaml.safe_dump({'version': version}).encode(), 0o644)
+        for name, path in files:
+            with open(path, 'rb') as handle:
+                _add(tar, '%s/%s' % (top, name), handle.read(), 0o755 if name.endswith('.sh') else 0o644)
+    return gzip.compress(buffer.getvalue(), compresslevel=1, mtime=_MTIME)
+
+
+def build(directory, version=RELEASE):
+    """Write the archive and ``<archive>.sha256`` (sha256sum format) into ``directory``; return the archive path."""
+    if version != RELEASE:
+        raise ValueError('the lab has Istio %s only (lab/tools/istio-release), not %s' % (RELEASE, version))
+    istioctl = binaries.path('istioctl')
+    files = _source_files(binaries.module_source(MODULE))
+    key = hashlib.sha256(version.encode())
+    with open(istioctl, 'rb') as handle:
+        key.update(hashlib.sha256(handle.read()).digest())
+    for name, path in files:
+        with open(path, 'rb') as handle:
+            key.update(name.encode() + b'\0' + hashlib.sha256(handle.read()).digest())
+    cached = os.path.join(default_cache_dir(), 'istio-release', key.hexdigest()[:16], archive_name(version))
+    if not os.path.exists(cached):
+        os.makedirs(os.path.dirname(cached), exist_ok=True)
+        with open(cached + '.partial', 'wb') as handle:
+            handle.write(_archive(version, istioctl, files))
+        os.replace(cached + '.partial', cached)
     os.makedirs(directory, exist_ok=True)
     path = os.path.join(directory, archive_name(version))
-    with open(path, 'wb') as handle:
-        handle.write(data)
+    shutil.copyfile(cached, path)
+    digest = hashlib.sha256()
+    with open(path, 'rb') as handle:
+        for block in iter(lambda: handle.read(1 << 20), b''):
+            digest.update(block)
     with open(path + '.sha256', 'w', encoding='utf-8') as handle:
-        handle.write('%s  %s\n' % (hashlib.sha256(data).hexdigest(), archive_name(version)))
+        handle.write('%s  %s\n' % (digest.hexdigest(), archive_name(version)))
     return path
 
 
-def build_tree(root, versions, python=None):
+def build_tree(root, versions=(RELEASE,)):
     """Lay out releases under ``root`` as the download site does: ``root/<version>/<archive>``."""
-    return [build(os.path.join(root, version), version, python) for version in versions]
+    return [build(os.path.join(root, version), version) for version in versions]

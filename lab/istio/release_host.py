@@ -81,8 +81,8 @@ class ReleaseHost:
     """Istio's release downloads (github.com) and VM packages (storage.googleapis.com) for ``versions``, built
     into ``directory`` (``<version>/<archive>``, ``<version>/deb/istio-sidecar.deb``)."""
 
-    def __init__(self, ca, directory, versions, python=None):
-        release.build_tree(directory, versions, python)
+    def __init__(self, ca, directory, versions=(release.RELEASE,)):
+        release.build_tree(directory, versions)
         for version in versions:
             sidecar_build.build(os.path.join(directory, version, 'deb'), version)
         self.versions = list(versions)

@@ -33,3 +33,19 @@ def path(name):
     if not os.path.exists(found):
         raise MissingBinary('%s is not in %s' % (name, directory()))
     return found
+
+
+@functools.lru_cache(maxsize=None)
+def module_source(module):
+    """The directory of ``module``'s source in the Go module cache, at the version lab/tools/go.mod pins (the
+    build downloaded it): where the lab takes a project's own files (Istio's manifests, samples, packaging)."""
+    tools = os.path.join(_TOP, 'lab', 'tools')
+    env = dict(os.environ, GOTOOLCHAIN='local', GOFLAGS='-mod=mod')
+    env['PATH'] = env.get('PATH', '') + os.pathsep + '/usr/local/go/bin'
+    completed = subprocess.run(['go', 'list', '-m', '-f', '{{.Dir}}', module], cwd=tools, env=env,
+                               capture_output=True, text=True, check=False)
+    found = completed.stdout.strip()
+    if completed.returncode != 0 or not os.path.isdir(found):
+        raise MissingBinary('go list -m %s in %s failed (exit %d): %s'
+                            % (module, tools, completed.returncode, completed.stderr.strip()[-2000:]))
+    return found

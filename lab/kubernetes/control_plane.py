@@ -76,12 +76,14 @@ def _open(request, context, timeout):
     return opener.open(request, timeout=timeout)
 
 
-def kubeconfig_text(server, ca_path, token, context='lab'):
-    """A kubeconfig with one context ``context`` that authenticates with a bearer token (JSON is valid YAML)."""
+def kubeconfig_text(server, ca_path, token, context='lab', token_file=None):
+    """A kubeconfig with one context ``context`` that authenticates with a bearer token, or with the one in
+    ``token_file`` (client-go reads it again as it changes) (JSON is valid YAML)."""
+    user = {'tokenFile': token_file} if token_file else {'token': token}
     return json.dumps({
         'apiVersion': 'v1', 'kind': 'Config', 'current-context': context,
         'clusters': [{'name': context, 'cluster': {'server': server, 'certificate-authority': ca_path}}],
-        'users': [{'name': context, 'user': {'token': token}}],
+        'users': [{'name': context, 'user': user}],
         'contexts': [{'name': context, 'context': {'cluster': context, 'user': context}}],
     }, indent=2)
 

@@ -12,7 +12,7 @@ MARKER = 'MESHBRIDGE_LAB_PREFIX'
 class Program:
     """One started program, its output in ``log_path``."""
 
-    def __init__(self, name, argv, log_path, prefix, env=None):
+    def __init__(self, name, argv, log_path, prefix, env=None, cwd=None):
         self.name = name
         self.argv = argv
         self.log_path = log_path
@@ -20,7 +20,7 @@ class Program:
         environment[MARKER] = prefix
         with open(log_path, 'ab') as log:
             self.process = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
-                                            env=environment, start_new_session=True)
+                                            env=environment, cwd=cwd, start_new_session=True)
 
     def running(self):
         return self.process.poll() is None

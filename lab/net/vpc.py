@@ -244,6 +244,16 @@ class ClusterNetwork:
         if address not in self.pod_addresses():
             netns.ip(self.netns, 'addr', 'add', f'{address}/32', 'dev', _POD_LINK)
 
+    def remove_pod_address(self, address):
+        address = ipaddress.ip_address(address)
+        if address != self.pod_address and address in self.pod_addresses():
+            netns.ip(self.netns, 'addr', 'delete', f'{address}/32', 'dev', _POD_LINK)
+
+    def add_service_address(self, address):
+        """Hold a Service's ClusterIP in the namespace (where kube-proxy's rules would catch it); idempotent."""
+        if ipaddress.ip_address(address) not in [i.ip for i in _addresses(self.netns, _POD_LINK)]:
+            netns.ip(self.netns, 'addr', 'add', f'{address}/32', 'dev', _POD_LINK)
+
     def lb_addresses(self):
         return [interface.ip for interface in self._node_interfaces() if interface.ip in addresses.LOAD_BALANCERS]
 

@@ -7,13 +7,14 @@ import json
 
 import pytest
 
+from lab.istio import release
 from lab.istio.testing import serving_releases
 from lab.kubernetes.testing import running_control_plane
 from tests.support.kubectl import Kubectl
 
 pytestmark = pytest.mark.lab
 
-VERSION = '1.24.2'
+VERSION = release.RELEASE
 ROLE = 'meshbridge.istio_vm.istio_control_plane : '
 INTERNAL = 'networking.gke.io/load-balancer-type'
 PLAY = '''

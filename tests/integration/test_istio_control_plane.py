@@ -10,11 +10,12 @@ import subprocess
 
 import pytest
 
+from lab.istio import release
 from lab.istio.testing import serving_releases
 from lab.kubernetes.testing import running_control_plane
 from tests.support.kubectl import Kubectl
 
-VERSION = '1.24.2'
+VERSION = release.RELEASE
 LB_RANGE = '10.168.8.0/24'
 ROLE = 'meshbridge.istio_vm.istio_control_plane : '
 CACERTS_KEYS = ['ca-cert.pem', 'ca-key.pem', 'cert-chain.pem', 'root-cert.pem']

@@ -20,12 +20,12 @@ import pytest
 import yaml
 
 from lab.istio import release
-from lab.istio.istiod.testing import plug_in_ca_files
+from lab.istio.testing import plug_in_ca_files
 from lab.kubernetes.testing import running_control_plane, signed_service_account_token
 from tests.support.kubectl import Kubectl as SharedKubectl
 from tests.support.istio import TUTORIAL_ISTIO_OPERATOR
 
-ISTIO_VERSION = '1.24.2'
+ISTIO_VERSION = release.RELEASE
 NAMESPACE = 'boutique'
 NAMESPACE_YAML = 'apiVersion: v1\nkind: Namespace\nmetadata: {name: %s}\n' % NAMESPACE
 LB_RANGE = '10.168.8.0/24'

@@ -13,7 +13,7 @@ from xml.etree import ElementTree
 
 import pytest
 
-from lab.istio.crds import istio_crds
+from lab.istio.testing import istio_crds
 from lab.kubernetes.testing import running_control_plane
 from tests.support.kubectl import Kubectl
 from tests.support.mesh_grpc import MeshCA, serving_catalog_mtls

@@ -1,15 +1,20 @@
-"""istio_install's own download code fetches the stand-in release from the real URL through the lab internet."""
+"""istio_install's own download code fetches the lab's Istio release from the real URL through the lab internet; the
+release is laid out as Istio lays out one."""
 
+import re
 import subprocess
+import tarfile
 
 import pytest
 import requests
+import yaml
 
 from ansible_collections.meshbridge.istio_vm.plugins.module_utils.istio_release import IstioRelease, ReleaseError
+from lab.istio import release
 from lab.internet.client import client_env
 from lab.istio.release_host import ReleaseHost
 
-VERSION = '1.24.2'
+VERSION = release.RELEASE
 DOWNLOADS = 'https://github.com/istio/istio/releases/download/'
 
 
@@ -45,3 +50,27 @@ def test_a_version_never_published_is_a_404(release_host, tmp_path):
 def test_paths_outside_the_release_files_are_404(release_host, path):
     answer = requests.get(DOWNLOADS + path, timeout=10)
     assert answer.status_code == 404
+
+
+def test_the_release_is_laid_out_as_istio_lays_out_one_and_is_reproducible(tmp_path):
+    first = release.build(str(tmp_path / 'one'))
+    second = release.build(str(tmp_path / 'two'))
+    with open(first + '.sha256', encoding='ascii') as one, open(second + '.sha256', encoding='ascii') as two:
+        assert one.read() == two.read()
+    top = 'istio-%s/' % VERSION
+    with tarfile.open(first) as tar:
+        members = {member.name: member for member in tar.getmembers()}
+        manifest = yaml.safe_load(tar.extractfile(top + 'manifest.yaml'))
+    assert members[top + 'bin/istioctl'].mode == 0o755
+    assert members[top + 'samples/multicluster/gen-eastwest-gateway.sh'].mode == 0o755
+    for path in ('samples/multicluster/expose-istiod.yaml', 'manifests/profiles/default.yaml',
+                 'manifests/charts/base/files/crd-all.gen.yaml', 'manifests/charts/gateways/istio-ingress/Chart.yaml',
+                 'LICENSE'):
+        assert top + path in members, path
+    assert not [name for name in members if name.endswith('.go')]
+    assert manifest['version'] == VERSION
+
+
+def test_another_version_than_the_one_built_is_refused(tmp_path):
+    with pytest.raises(ValueError, match='the lab has Istio %s only' % re.escape(VERSION)):
+        release.build(str(tmp_path), '1.24.99')

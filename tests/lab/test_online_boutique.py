@@ -14,7 +14,7 @@ from kubernetes import config, dynamic
 from kubernetes.dynamic.exceptions import NotFoundError
 
 from ansible_collections.meshbridge.istio_vm.plugins.module_utils.workload_group import VmWorkload
-from lab.istio.crds import istio_crds
+from lab.istio.testing import istio_crds
 from lab.kubernetes.testing import running_control_plane
 
 REGISTRY = 'us-central1-docker.pkg.dev/google-samples/microservices-demo'

@@ -1,17 +1,20 @@
 """module_utils/istio_release.py: version pins, download with checksum, the cache, refusals.
 
-The release is the lab's stand-in archive, served from a loopback HTTP server as the download site lays it out.
+The release is the lab's (its real istioctl), served from a loopback HTTP server as the download site lays it out.
 """
 
 import hashlib
 import os
+import re
+import subprocess
 
 import pytest
 
 from ansible_collections.meshbridge.istio_vm.plugins.module_utils import istio_release as rel
+from lab.istio import release
 from lab.istio.testing import serving_releases
 
-VERSION = '1.24.2'
+VERSION = release.RELEASE
 
 
 @pytest.fixture
@@ -41,9 +44,11 @@ def test_download_verifies_and_caches_once(served, tmp_path):
     path = release.istioctl()
     assert path == str(tmp_path / 'cache' / VERSION / 'istioctl')
     assert os.access(path, os.X_OK)
-    assert b'LAB_ISTIOCTL_VERSION=1.24.2' in open(path, 'rb').read()
-    assert served.requests == ['/1.24.2/istio-1.24.2-linux-amd64.tar.gz.sha256',
-                               '/1.24.2/istio-1.24.2-linux-amd64.tar.gz']
+    version = subprocess.run([path, 'version', '--remote=false', '--short'], capture_output=True, text=True,
+                             check=True).stdout
+    assert version.strip() == 'client version: %s' % VERSION
+    assert served.requests == ['/%s/istio-%s-linux-amd64.tar.gz.sha256' % (VERSION, VERSION),
+                               '/%s/istio-%s-linux-amd64.tar.gz' % (VERSION, VERSION)]
 
     again = rel.IstioRelease(VERSION, served, str(tmp_path / 'cache')).istioctl()
     assert again == path
@@ -78,7 +83,7 @@ def test_checksum_mismatch_is_refused_and_nothing_is_cached(served, tmp_path):
 
 
 def test_unreachable_release_site_names_the_url(tmp_path):
-    with pytest.raises(rel.ReleaseError, match=r'cannot download http://127\.0\.0\.1:9/1\.24\.2/'):
+    with pytest.raises(rel.ReleaseError, match=r'cannot download http://127\.0\.0\.1:9/%s/' % re.escape(VERSION)):
         rel.IstioRelease(VERSION, 'http://127.0.0.1:9', str(tmp_path / 'cache'), timeout=5).istioctl()
 
 

@@ -1,12 +1,13 @@
-"""The few Kubernetes API calls istiod makes, over HTTPS with a bearer token, as istiod's client-go does."""
+"""The few Kubernetes API calls the lab's own controllers make (the istiod pods' kubelet, the east-west gateway,
+service routing), over HTTPS with a bearer token.
+
+Kept small and on requests rather than the `kubernetes` client: the lab reads a handful of paths in poll loops, and
+the client's model deserialisation would be most of the cost."""
 
 import time
 
 import requests
 
-ISTIO_NAMESPACE = 'istio-system'
-NETWORKING = '/apis/networking.istio.io/v1'
-SECURITY = '/apis/security.istio.io/v1'
 _THROTTLED_ATTEMPTS = 10
 
 
@@ -28,7 +29,7 @@ class KubeApi:
         self._session = requests.Session()
         # The cluster's API is reached directly, never through a proxy or another CA bundle from the environment.
         self._session.trust_env = False
-        self._session.headers.update({'Authorization': 'Bearer ' + token, 'User-Agent': 'pilot-discovery/lab'})
+        self._session.headers.update({'Authorization': 'Bearer ' + token, 'User-Agent': 'meshbridge-lab'})
 
     def _call(self, method, path, body=None, content_type='application/json'):
         headers = {'Content-Type': content_type} if body is not None else {}
@@ -71,12 +72,6 @@ class KubeApi:
         except KubeError as exc:
             if exc.code != 404:
                 raise
-
-    def review_token(self, token, audiences):
-        """A TokenReview's status for ``token`` and ``audiences``."""
-        review = {'apiVersion': 'authentication.k8s.io/v1', 'kind': 'TokenReview',
-                  'spec': {'token': token, 'audiences': list(audiences)}}
-        return self._call('POST', '/apis/authentication.k8s.io/v1/tokenreviews', review).get('status') or {}
 
     def close(self):
         self._session.close()
