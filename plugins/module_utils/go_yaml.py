@@ -16,7 +16,9 @@ from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
+import decimal
 import functools
+import math
 import re
 import traceback
 
@@ -31,6 +33,7 @@ else:
 
 _STR_TAG = 'tag:yaml.org,2002:str'
 _INT_TAG = 'tag:yaml.org,2002:int'
+_FLOAT_TAG = 'tag:yaml.org,2002:float'
 _BOOL_TAG = 'tag:yaml.org,2002:bool'
 _MAP_TAG = 'tag:yaml.org,2002:map'
 _SEQ_TAG = 'tag:yaml.org,2002:seq'
@@ -117,11 +120,41 @@ def sorted_keys(mapping):
     return sorted(mapping, key=functools.cmp_to_key(_compare_keys))
 
 
+def go_float(value):
+    """A float as Go's strconv.FormatFloat(value, 'g', -1, 64) writes it, as go-yaml does: the shortest digits that
+    read back as the same float (Python's repr finds the same digits), in exponent form ("1.5e+06", two exponent
+    digits at least) when the exponent is below -4 or 6 and up."""
+    if math.isnan(value):
+        return '.nan'
+    if math.isinf(value):
+        return '.inf' if value > 0 else '-.inf'
+    sign, digit_tuple, exponent = decimal.Decimal(repr(value)).as_tuple()
+    digits = ''.join(str(digit) for digit in digit_tuple).lstrip('0')
+    if not digits:
+        return '-0' if sign else '0'
+    point = len(digits) + exponent  # where the decimal point goes, counted from the first significant digit
+    digits = digits.rstrip('0')
+    text = '-' if sign else ''
+    power = point - 1
+    if power < -4 or power >= 6:
+        mantissa = digits[0] + ('.' + digits[1:] if len(digits) > 1 else '')
+        return '%s%se%s%02d' % (text, mantissa, '-' if power < 0 else '+', abs(power))
+    if point <= 0:
+        return text + '0.' + '0' * -point + digits
+    if point >= len(digits):
+        return text + digits + '0' * (point - len(digits))
+    return text + digits[:point] + '.' + digits[point:]
+
+
 def _scalar_node(value):
     if isinstance(value, bool):
         return yaml.ScalarNode(_BOOL_TAG, 'true' if value else 'false')
     if isinstance(value, int):
         return yaml.ScalarNode(_INT_TAG, str(value))
+    if isinstance(value, float):
+        text = go_float(value)
+        # "1" reads back as an integer; go-yaml writes it so all the same.
+        return yaml.ScalarNode(_INT_TAG if text.lstrip('-').isdigit() else _FLOAT_TAG, text)
     text = str(value)
     if '\n' in text:
         style = '|'
@@ -148,6 +181,8 @@ if HAS_YAML:
 
     _GoStyleDumper.add_implicit_resolver(_BOOL_TAG, re.compile(r'^(?:true|false)$'), list('tf'))
     _GoStyleDumper.add_implicit_resolver(_INT_TAG, re.compile(r'^-?[0-9]+$'), list('-0123456789'))
+    _GoStyleDumper.add_implicit_resolver(
+        _FLOAT_TAG, re.compile(r'^-?(?:[0-9]+(?:\.[0-9]+)?(?:e[-+][0-9]+)?|\.nan|\.inf)$'), list('-0123456789.'))
 
 
 def dump(document):

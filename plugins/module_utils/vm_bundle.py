@@ -27,6 +27,7 @@ _DEFAULT_STATUS_PORT = 15020
 _CANONICAL_NAME_LABELS = ('service.istio.io/canonical-name', 'app.kubernetes.io/name', 'app')
 _CANONICAL_REVISION_LABELS = ('service.istio.io/canonical-revision', 'app.kubernetes.io/version', 'version')
 
+# Proxy config overrides, read by istioctl from the WorkloadGroup's metadata and its spec.metadata (and by istiod).
 PROXY_CONFIG_ANNOTATION = 'proxy.istio.io/config'
 
 # istioctl's shellescape pattern is written as a Go raw string, `[^\\w@%+=:,./-]`, so its class is a literal
@@ -70,6 +71,67 @@ def go_json(value, struct=False):
                           (u'\u2028', '\\u2028'), (u'\u2029', '\\u2029')):
         text = text.replace(char, escaped)
     return text
+
+
+# ProxyConfig (istio.io/api mesh/v1alpha1 proxy.proto) as istioctl writes it to mesh.yaml: through the protobuf JSON
+# mapping, which leaves out a field holding its type's zero value ("", 0, false, the first enum value, an empty list
+# or map) unless the field is a google.protobuf wrapper (BoolValue, Int32Value, ...), whose zero is a value; then
+# through Go's encoding/json, which turns every number into a float64 (so 1.0 is written 1). Int64Value is a JSON
+# string. The field names below are those of ProxyConfig and the messages under it.
+_WRAPPED_FIELDS = frozenset([
+    'concurrency', 'holdApplicationUntilProxyStarts', 'statsCompression', 'enableIstioTags', 'fallback', 'disabled',
+    'enabled', 'subject', 'cert', 'chain', 'dns', 'uri', 'preserveHttp1HeaderCase', 'httpMergeSlashes',
+    'listenerPerConnectionBufferLimitBytes', 'clusterPerConnectionBufferLimitBytes', 'httpMaxConcurrentStreams',
+    'http2InitialStreamWindowSize', 'http2InitialConnectionWindowSize', 'listenerConnectionLimit',
+    'globalDownstreamConnectionLimit', 'insecureSkipVerify', 'maxNumberOfAttributes', 'maxNumberOfAnnotations',
+    'maxNumberOfMessageEvents'])
+_INT64_WRAPPED_FIELDS = frozenset(['maxNumberOfAttributes', 'maxNumberOfAnnotations', 'maxNumberOfMessageEvents'])
+# Map fields: their entries are written whatever their values.
+_MAP_FIELDS = frozenset(['proxyMetadata', 'runtimeValues', 'customTags'])
+# Enum fields and the names of their zero values ("mode": the metadata exchange headers' mode, and the TLS mode of
+# tracing's tlsSettings).
+_ENUM_ZEROS = {
+    'controlPlaneAuthPolicy': ('NONE',), 'tracingServiceName': ('APP_LABEL_AND_NAMESPACE',),
+    'interceptionMode': ('REDIRECT',), 'forwardedClientCert': ('UNDEFINED',), 'mode': ('UNDEFINED', 'DISABLE'),
+    'profile': ('SIDECAR',), 'headersWithUnderscoresAction': ('HEADERS_WITH_UNDERSCORES_UNSPECIFIED',),
+    'pathWithEscapedSlashesAction': ('PATH_WITH_ESCAPED_SLASHES_UNSPECIFIED',)}
+_OMITTED = object()
+
+
+def _json_number(value):
+    """A number as it comes back from Go's float64: integral values as integers."""
+    if isinstance(value, float) and value.is_integer() and abs(value) < 1e21:
+        return int(value)
+    return value
+
+
+def _proto_field(field, value):
+    """One field of a message as the protobuf JSON mapping writes it, or _OMITTED."""
+    if value is None:
+        return _OMITTED
+    if field in _MAP_FIELDS:
+        return dict(value) if value else _OMITTED
+    if field in _WRAPPED_FIELDS:
+        return str(value) if field in _INT64_WRAPPED_FIELDS and isinstance(value, int) else _json_number(value)
+    if isinstance(value, dict):
+        return proto_json(value)  # a message is written when set, even when all its fields are zero
+    if isinstance(value, list):
+        return [proto_json(item) if isinstance(item, dict) else _json_number(item) for item in value] or _OMITTED
+    if value is False or value == '' or (isinstance(value, (int, float)) and value == 0):
+        return _OMITTED
+    if value in _ENUM_ZEROS.get(field, ()):
+        return _OMITTED
+    return _json_number(value)
+
+
+def proto_json(message):
+    """A ProxyConfig (or a message in it: the readiness probe, tracing...) as dict, in the form istioctl writes."""
+    written = {}
+    for field, value in message.items():
+        value = _proto_field(field, value)
+        if value is not _OMITTED:
+            written[field] = value
+    return written
 
 
 def canonical_service(labels, group_name):
@@ -169,7 +231,7 @@ def proxy_config(inputs):
     if inputs.auto_register:
         metadata['ISTIO_META_AUTO_REGISTER_GROUP'] = inputs.name
     config['proxyMetadata'] = metadata
-    return config
+    return proto_json(config)
 
 
 def render_mesh_yaml(config):

@@ -48,3 +48,13 @@ def test_numbers_lists_and_nesting():
 
 def test_multiline_strings_are_literal_blocks():
     assert go_yaml.dump({'k': 'a\nb'}) == 'k: |-\n  a\n  b\n'
+
+
+@pytest.mark.parametrize('value, text', [
+    (0.5, '0.5'), (1.0, '1'), (0.0, '0'), (-2.5, '-2.5'), (99.99, '99.99'), (1e-05, '1e-05'), (0.0001, '0.0001'),
+    (123456.5, '123456.5'), (1234567.5, '1.2345675e+06'), (1e6, '1e+06'), (1e21, '1e+21'), (2.5e-10, '2.5e-10'),
+])
+def test_floats_are_written_as_go_formats_them(value, text):
+    """strconv.FormatFloat(f, 'g', -1, 64): shortest digits, exponent form below 1e-4 and from 1e6 up."""
+    assert go_yaml.go_float(value) == text
+    assert go_yaml.dump({'x': value}) == 'x: %s\n' % text

@@ -204,3 +204,34 @@ def test_several_ports_are_listed_in_order():
     env = env_dict(vm_bundle.render(inputs(wg=group(ports={'http-8080': 8080, 'grpc-3550': 3550})))['cluster.env'])
     assert env['ISTIO_INBOUND_PORTS'] == "'3550,8080'"
     assert json.loads(env['ISTIO_META_POD_PORTS'].strip("'"))[0]['name'] == 'grpc-3550'
+
+
+def test_mesh_yaml_leaves_out_zero_values_as_protobuf_json_does():
+    """istioctl writes the proxy config through the protobuf JSON mapping: a field at its type's zero value (the
+    first enum value, 0, "", an empty list) is not written, a wrapper type's (BoolValue, Int32Value) is; numbers
+    pass through Go's float64, so 1.0 is written 1."""
+    mesh = {'defaultConfig': {
+        'interceptionMode': 'REDIRECT', 'statusPort': 0, 'extraStatTags': [], 'customConfigFile': '',
+        'holdApplicationUntilProxyStarts': False, 'concurrency': 0,
+        'tracing': {'sampling': 1.0, 'zipkin': {'address': ''}, 'stackdriver': {'maxNumberOfAttributes': 200}},
+        'proxyMetadata': {'EMPTY': ''}}}
+    probe = {'initialDelaySeconds': 0, 'periodSeconds': 5, 'httpGet': {'path': '', 'port': 8080, 'host': ''}}
+    config = yaml_load(vm_bundle.render(inputs(wg=group(probe=probe), mesh=mesh))['mesh.yaml'])['defaultConfig']
+    for field in ('interceptionMode', 'statusPort', 'extraStatTags', 'customConfigFile'):
+        assert field not in config, field
+    assert config['holdApplicationUntilProxyStarts'] is False and config['concurrency'] == 0
+    assert config['tracing'] == {'sampling': 1, 'zipkin': {}, 'stackdriver': {'maxNumberOfAttributes': '200'}}
+    assert config['proxyMetadata']['EMPTY'] == ''
+    assert config['readinessProbe'] == {'periodSeconds': 5, 'httpGet': {'port': 8080}}
+    assert 'sampling: 1\n' in vm_bundle.render(inputs(mesh=mesh))['mesh.yaml']
+
+
+def test_other_enum_values_and_fractions_are_written():
+    mesh = {'defaultConfig': {'interceptionMode': 'TPROXY', 'tracing': {'sampling': 0.5}}}
+    config = yaml_load(vm_bundle.render(inputs(mesh=mesh))['mesh.yaml'])['defaultConfig']
+    assert config['interceptionMode'] == 'TPROXY' and config['tracing'] == {'sampling': 0.5}
+
+
+def yaml_load(text):
+    import yaml
+    return yaml.safe_load(text)
