@@ -11,6 +11,7 @@ from __future__ import absolute_import, division, print_function
 __metaclass__ = type
 
 import datetime
+import ipaddress
 import json
 import time
 
@@ -43,6 +44,14 @@ def _object_summary(obj, **extra):
                'namespace': metadata['namespace']}
     summary.update(extra)
     return summary
+
+
+def _is_ip(text):
+    try:
+        ipaddress.ip_address(text)
+    except ValueError:
+        return False
+    return True
 
 
 def _utcnow():
@@ -124,8 +133,9 @@ class MeshVmRegistration:
         return cluster_id
 
     def _gateway_address(self):
-        """The address the VM reaches istiod at: the istiod_address option, else the east-west gateway's
-        load balancer address (or first external IP), as istioctl looks it up."""
+        """The address the VM reaches istiod at: the istiod_address option, else the east-west gateway's address as
+        istioctl looks it up: the first load balancer ingress's IP when there is an ingress, else the first external
+        IP. None (an empty hosts file, with a warning) when there is none and require_gateway is false."""
         if self.params.get('istiod_address'):
             return self.params['istiod_address']
         name, namespace = self.params['gateway_service'], self.params['istio_namespace']
@@ -134,12 +144,18 @@ class MeshVmRegistration:
         if service is not None:
             ingress = ((service.get('status') or {}).get('loadBalancer') or {}).get('ingress') or []
             external = (service.get('spec') or {}).get('externalIPs') or []
-            address = (ingress[0].get('ip') if ingress else None) or (external[0] if external else None)
-        if not address:
-            raise MeshAddVmError('no address found for istiod: Service %s/%s %s; expose istiod through the east-west '
-                                 'gateway (istio_install) or set istiod_address to the IP the VM reaches istiod at'
-                                 % (namespace, name, 'does not exist' if service is None else 'has no load balancer IP or external IP'))
-        return address
+            address = ingress[0].get('ip') if ingress else (external[0] if external else None)
+        if address and _is_ip(address):
+            return address
+        problem = 'Service %s/%s %s' % (
+            namespace, name, 'does not exist' if service is None else 'has no load balancer IP or external IP')
+        if self.params.get('require_gateway', True):
+            raise MeshAddVmError('no address found for istiod: %s; expose istiod through the east-west gateway '
+                                 '(istio_install), set istiod_address to the IP the VM reaches istiod at, or set '
+                                 'require_gateway=false for an empty hosts file' % problem)
+        self.warnings.append('no address found for istiod (%s): the hosts file is empty, so the VM must resolve %s '
+                             'itself' % (problem, vm_bundle.istiod_host(namespace, self.params['revision'])))
+        return None
 
     def _root_cert(self):
         """Key root-cert.pem of ConfigMap istio-ca-root-cert in the group's namespace. istiod publishes it into
@@ -309,7 +325,7 @@ class MeshVmRegistration:
             'changed_files': changed_files,
             'objects': [_object_summary(obj, action=action) for obj, action, _existing in plans],
             'workload_group': None if self.workload.legacy else self.workload.name,
-            'service': self.workload.services[0].name,
+            'service': self.workload.services[0].name if self.workload.services else None,
             'services': [service.name for service in self.workload.services],
             'service_account': self.workload.service_account,
             'workload_entry': self.workload.workload_entry_name if not (self.workload.legacy or self.workload.auto_register) else None,

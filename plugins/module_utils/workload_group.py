@@ -15,12 +15,17 @@ import collections
 import ipaddress
 import re
 
+from ansible_collections.meshbridge.istio_vm.plugins.module_utils import go_yaml
+from ansible_collections.meshbridge.istio_vm.plugins.module_utils.vm_bundle import PROXY_CONFIG_ANNOTATION
+
 MANAGED_BY_LABEL = 'app.kubernetes.io/managed-by'
 MANAGED_BY = 'meshbridge.istio_vm'
 SERVICE_ACCOUNT_ANNOTATION = 'kubernetes.io/service-account.name'
 # Names the group a Service belongs to when the Service's own name does not (see service_group).
 GROUP_ANNOTATION = 'meshbridge.io/workload-group'
 CLUSTER_DOMAIN = 'cluster.local'
+# The API server's limit on the total size of an object's annotations (keys and values).
+_ANNOTATIONS_MAX_BYTES = 256 * 1024
 
 # Istio picks a port's protocol from its name, "<protocol>[-<suffix>]" (Istio docs, "Protocol Selection").
 PROTOCOLS = ('grpc', 'grpc-web', 'http', 'http2', 'https', 'mongo', 'mysql', 'redis', 'tcp', 'tls', 'udp')
@@ -54,6 +59,45 @@ def _check_label(key, value, parameter):
     if not isinstance(value, str) or len(value) > 63 or (value and not _LABEL_NAME.match(value)):
         raise WorkloadSpecError('%s[%r] = %r is not a valid label value: at most 63 letters, digits, "-", "_", "." '
                                 'starting and ending with a letter or digit' % (parameter, key, value))
+
+
+def _check_annotations(annotations):
+    """Annotation keys have the form of label keys; values are strings (any text, up to the API server's 256 KiB
+    for all of an object's annotations). proxy.istio.io/config must be a YAML mapping of ProxyConfig fields, which
+    istioctl and istiod parse."""
+    if not isinstance(annotations, dict):
+        raise WorkloadSpecError('annotations must be a mapping of annotation keys to string values')
+    for key, value in annotations.items():
+        prefix, _sep, name = key.rpartition('/')
+        if not (len(name) <= 63 and _LABEL_NAME.match(name)
+                and (not prefix or (len(prefix) <= 253 and _DNS1123_SUBDOMAIN.match(prefix)))):
+            raise WorkloadSpecError('annotations key %r is not a valid annotation key: [prefix/]name, name at most 63 '
+                                    'letters, digits, "-", "_", "." starting and ending with a letter or digit, prefix '
+                                    'a DNS subdomain' % key)
+        if key == GROUP_ANNOTATION:
+            raise WorkloadSpecError('annotations key %r is the one mesh_add_vm sets itself (it names the workload '
+                                    'group of an entry or Service): remove it from annotations' % key)
+        if not isinstance(value, str):
+            raise WorkloadSpecError('annotations[%r] = %r is not a string: annotation values are text; quote it (or '
+                                    'give structured values as YAML text, for example with to_yaml)' % (key, value))
+    if sum(len(key) + len(value) for key, value in annotations.items()) > _ANNOTATIONS_MAX_BYTES:
+        raise WorkloadSpecError('annotations are longer than the %d bytes the API server takes for all of an object\'s '
+                                'annotations: shorten them' % _ANNOTATIONS_MAX_BYTES)
+    config = annotations.get(PROXY_CONFIG_ANNOTATION)
+    if config is not None:
+        try:
+            parsed = go_yaml.yaml.safe_load(config)
+        except go_yaml.yaml.YAMLError as error:
+            raise WorkloadSpecError('annotations[%r] is not YAML: %s; give ProxyConfig fields as YAML text, for '
+                                    'example "concurrency: 2"' % (PROXY_CONFIG_ANNOTATION, error)) from None
+        if parsed is not None and not isinstance(parsed, dict):
+            raise WorkloadSpecError('annotations[%r] must be a YAML mapping of ProxyConfig fields (for example '
+                                    '"concurrency: 2"), not %s' % (PROXY_CONFIG_ANNOTATION, type(parsed).__name__))
+        metadata = (parsed or {}).get('proxyMetadata')
+        if metadata is not None and not (isinstance(metadata, dict)
+                                         and all(isinstance(value, str) for value in metadata.values())):
+            raise WorkloadSpecError('annotations[%r]: proxyMetadata must map names to strings; quote values such as '
+                                    'true or 1' % PROXY_CONFIG_ANNOTATION)
 
 
 def service_group(service):
@@ -145,6 +189,7 @@ class VmWorkload:
         self.namespace = params['namespace']
         self.service_account = params.get('service_account') or self.name
         self.labels = dict(params.get('labels') or {'app': self.name})
+        self.annotations = dict(params.get('annotations') or {})
         self.network = params.get('network') or ''
         self.address = params.get('address') or ''
         self.auto_register = params.get('auto_register', True)
@@ -158,6 +203,7 @@ class VmWorkload:
             _check_label(key, value, 'labels')
         if not self.labels:
             raise WorkloadSpecError('labels must not be empty: the Service selects the VM by them')
+        _check_annotations(self.annotations)
         self.ports = [Port.from_param(port) for port in params.get('ports') or []]
         for attribute, what in (('name', 'names'), ('number', 'numbers')):
             values = [getattr(port, attribute) for port in self.ports]
@@ -169,8 +215,12 @@ class VmWorkload:
         if params.get('state', 'present') == 'absent':
             self.services = []  # absent finds the group's Services in the cluster, by service_group
             return  # naming the group is enough to find what to delete
-        if not self.ports:
-            raise WorkloadSpecError('ports must list at least one port the VM serves (number and protocol)')
+        if params.get('ports') is None:
+            raise WorkloadSpecError('ports is required: list the ports the VM serves (number and protocol), or give '
+                                    'ports: [] for a VM that serves none and only calls services in the mesh')
+        if not self.ports and self.legacy:
+            raise WorkloadSpecError('ports is empty, but mode legacy makes a Service and a ServiceEntry, which need at '
+                                    'least one port: list the ports the VM serves, or use mode workload_group')
         self.services = self._services(params.get('services'))
         if not self.address and (self.legacy or not self.auto_register):
             raise WorkloadSpecError('address (the VM IP) is required when %s'
@@ -180,7 +230,8 @@ class VmWorkload:
         """The Services that select the group: those of the services option, else one named after the group
         with all its ports."""
         if param is None:
-            return [VmService(self.name, list(self.ports))]
+            # A VM that serves no port is no Service's endpoint: it only calls services in the mesh.
+            return [VmService(self.name, list(self.ports))] if self.ports else []
         if not param:
             raise WorkloadSpecError('services must list at least one Service (name and ports); leave services out for '
                                     'one Service named after the group with all its ports')
@@ -232,13 +283,17 @@ class VmWorkload:
         return {'apiVersion': 'v1', 'kind': 'ServiceAccount', 'metadata': self._metadata(self.service_account)}
 
     def _template(self):
-        template = {'serviceAccount': self.service_account, 'ports': dict((port.name, port.number) for port in self.ports)}
+        template = {'serviceAccount': self.service_account}
+        if self.ports:
+            template['ports'] = dict((port.name, port.number) for port in self.ports)
         if self.network:
             template['network'] = self.network
         return template
 
     def workload_group_object(self, api_version):
         spec = {'metadata': {'labels': dict(self.labels)}, 'template': self._template()}
+        if self.annotations:
+            spec['metadata']['annotations'] = dict(self.annotations)
         if self.probe:
             spec['probe'] = self.probe
         return {'apiVersion': api_version, 'kind': 'WorkloadGroup', 'metadata': self._metadata(self.name), 'spec': spec}
@@ -247,8 +302,10 @@ class VmWorkload:
         spec = self._template()
         spec.update({'address': self.address, 'labels': dict(self.labels)})
         metadata = self._metadata(self.workload_entry_name, self.labels)
-        # The group is named outright: entry names cannot say it, as group "a" is a prefix of group "a-b"'s entries.
-        metadata['annotations'] = {GROUP_ANNOTATION: self.name}
+        # The group's annotations, as istiod gives an entry it registers; and the group named outright: entry names
+        # cannot say it, as group "a" is a prefix of group "a-b"'s entries.
+        metadata['annotations'] = dict(self.annotations)
+        metadata['annotations'][GROUP_ANNOTATION] = self.name
         return {'apiVersion': api_version, 'kind': 'WorkloadEntry', 'metadata': metadata, 'spec': spec}
 
     def _service_metadata(self, service, annotations=None):

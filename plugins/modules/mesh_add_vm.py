@@ -94,9 +94,24 @@ options:
       - Labels of the VM's workloads; the Service selects the VM by them. Defaults to C(app=NAME).
       - Give C(app) and C(version) for Istio's canonical service name and revision.
     type: dict
+  annotations:
+    description:
+      - Annotations of the VM's workloads, written to the WorkloadGroup's C(spec.metadata.annotations) (and to the
+        static WorkloadEntry with O(auto_register=false)); istiod gives them to the WorkloadEntry it registers.
+      - >-
+        C(proxy.istio.io/config) overrides the mesh's default proxy config for the VM, as YAML text of ProxyConfig
+        fields (for example C(concurrency: 2), or a C(proxyMetadata) mapping); it goes into the bundle's
+        C(mesh.yaml) and C(cluster.env) as C(istioctl x workload entry configure) puts it there, its
+        C(proxyMetadata) merged key by key into the mesh's.
+      - Keys have the form of label keys (C([prefix/]name)); values are strings. C(meshbridge.io/workload-group) is
+        the module's own.
+    type: dict
   ports:
     description:
-      - The ports the VM serves. At least one.
+      - The ports the VM serves. Required with O(state=present).
+      - An empty list for a VM that serves no port and only calls services in the mesh, as a WorkloadGroup without
+        ports is for istioctl; then no Service selects the VM (O(services) must not list any), the sidecar captures
+        all inbound traffic (C(ISTIO_INBOUND_PORTS=*)), and O(mode=legacy) is refused.
     type: list
     elements: dict
     suboptions:
@@ -267,9 +282,18 @@ options:
     type: str
   gateway_service:
     description:
-      - Service of the gateway that exposes istiod to VMs; its load balancer address goes into C(hosts).
+      - Service of the gateway that exposes istiod to VMs; its load balancer address (the first ingress's IP, else
+        its first external IP, as istioctl reads it) goes into C(hosts).
     type: str
     default: istio-eastwestgateway
+  require_gateway:
+    description:
+      - Whether a missing O(gateway_service), or one without an address, stops the module (without O(istiod_address)).
+      - When false, the C(hosts) file is then empty and the module warns, as C(istioctl x workload entry configure)
+        does, for a VM that resolves istiod's name itself (its own DNS). Has no effect with O(istiod_address), so
+        the two are refused together.
+    type: bool
+    default: true
   capture_dns:
     description:
       - Let the VM's sidecar capture DNS (C(ISTIO_META_DNS_CAPTURE)), as C(istioctl --capture-dns) does by default.
@@ -294,8 +318,11 @@ notes:
   - The VM's sidecar must use the bundle before its token expires; run the module again shortly before copying the
     bundle to a VM that has not joined yet.
   - Differences from istioctl, none of which change what the sidecar reads; files are 0600 and the directory 0700
-    (istioctl writes 0744), and C(ISTIO_INBOUND_PORTS) lists the ports in ascending order (istioctl follows Go's
-    random map order).
+    (istioctl writes 0744), C(ISTIO_INBOUND_PORTS) lists the ports in ascending order (istioctl follows Go's
+    random map order), and each run of either makes its own token. tests/lab/test_bundle_parity.py compares the two
+    on a real API server.
+  - Refused where istioctl writes a bundle anyway; a cluster ID it cannot read (istioctl writes an empty one) and,
+    unless O(require_gateway=false), no address for istiod.
 seealso:
   - name: Istio, Virtual Machine Installation
     description: The manual procedure this module automates.
@@ -341,6 +368,20 @@ EXAMPLES = r"""
       - name: currencyservice
         ports: [7000]
     bundle_dir: /srv/bundles/boutique-vm
+
+- name: A VM that serves nothing and calls services in the mesh, with its own proxy config and no gateway lookup
+  meshbridge.istio_vm.mesh_add_vm:
+    name: batch-client
+    namespace: default
+    ports: []
+    annotations:
+      proxy.istio.io/config: |
+        holdApplicationUntilProxyStarts: true
+        proxyMetadata:
+          ISTIO_META_DNS_AUTO_ALLOCATE: "true"
+    gateway_service: ''
+    require_gateway: false
+    bundle_dir: /srv/bundles/batch-client
 
 - name: A static WorkloadEntry instead of auto-registration
   meshbridge.istio_vm.mesh_add_vm:
@@ -418,7 +459,9 @@ workload_group:
   type: str
   sample: productcatalogservice
 service:
-  description: Name of the first (by default the only) Service that represents the VM's workloads.
+  description:
+    - Name of the first (by default the only) Service that represents the VM's workloads; null when none does
+      (O(ports=[])).
   returned: when O(state=present)
   type: str
   sample: productcatalogservice
@@ -454,7 +497,7 @@ istiod_host:
   type: str
   sample: istiod.istio-system.svc
 istiod_address:
-  description: The address the C(hosts) file gives that name.
+  description: The address the C(hosts) file gives that name; null when the file is empty (O(require_gateway=false)).
   returned: when O(state=present)
   type: str
   sample: 10.168.8.1
@@ -509,6 +552,7 @@ def _argument_spec():
         'mode': {'type': 'str', 'choices': ['workload_group', 'legacy'], 'default': 'workload_group'},
         'service_account': {'type': 'str'},
         'labels': {'type': 'dict'},
+        'annotations': {'type': 'dict'},
         'ports': {'type': 'list', 'elements': 'dict', 'options': {
             'number': {'type': 'int', 'required': True},
             'protocol': {'type': 'str', 'choices': list(workload_group.PROTOCOLS), 'default': 'tcp'},
@@ -526,6 +570,7 @@ def _argument_spec():
         'istio_namespace': {'type': 'str', 'default': 'istio-system'},
         'istiod_address': {'type': 'str'},
         'gateway_service': {'type': 'str', 'default': 'istio-eastwestgateway'},
+        'require_gateway': {'type': 'bool', 'default': True},
         'capture_dns': {'type': 'bool', 'default': True},
         'token_duration': {'type': 'int', 'default': 3600, 'no_log': False},
         'token_renew_before': {'type': 'int', 'default': 300, 'no_log': False},
@@ -544,6 +589,10 @@ def _check_numbers(params):
         raise workload_group.WorkloadSpecError('wait_timeout must not be negative')
     if params.get('istiod_address'):
         workload_group.check_ip(params['istiod_address'], 'istiod_address')
+        if not params['require_gateway']:
+            raise workload_group.WorkloadSpecError(
+                'require_gateway=false has no effect when istiod_address is given (the hosts file names that address): '
+                'remove one of them')
 
 
 def main():

@@ -519,3 +519,68 @@ def test_absent_keeps_a_service_account_a_legacy_group_still_uses(kube, clock, t
                                                     service_account='catalog-sa'))
     assert [o['reason'] for o in result['kept_objects']] == ['still the service account of Service catalog-legacy']
     assert kube.get('v1', 'ServiceAccount', 'catalog-sa', 'default') is not None
+
+
+def test_without_a_gateway_require_gateway_false_gives_an_empty_hosts_file_and_a_warning(kube, clock, tmp_path):
+    kube.store.pop(('Service', 'istio-system', 'istio-eastwestgateway'))
+    params = module_params(tmp_path, require_gateway=False)
+    registration = MeshVmRegistration(kube, VmWorkload(params), params, now=clock, sleep=lambda seconds: None)
+    result = registration.present()
+    assert (tmp_path / 'bundle' / 'hosts').read_text() == ''
+    assert result['istiod_address'] is None
+    assert registration.warnings == ['no address found for istiod (Service istio-system/istio-eastwestgateway does not '
+                                     'exist): the hosts file is empty, so the VM must resolve istiod.istio-system.svc '
+                                     'itself']
+    assert not run(kube, clock, params)[0]['changed']
+
+
+def test_the_gateway_address_is_read_as_istioctl_reads_it(kube, clock, tmp_path):
+    """The first ingress's IP when there is an ingress (a host name alone gives none), else the first external IP."""
+    gateway = kube.store[('Service', 'istio-system', 'istio-eastwestgateway')]
+    gateway['spec']['externalIPs'] = ['10.168.9.9']
+    gateway['status'] = {}
+    run(kube, clock, module_params(tmp_path))
+    assert (tmp_path / 'bundle' / 'hosts').read_text() == '10.168.9.9 istiod.istio-system.svc\n'
+    gateway['status'] = {'loadBalancer': {'ingress': [{'hostname': 'gateway.example.com'}]}}
+    with pytest.raises(MeshAddVmError, match='no address found for istiod: Service istio-system/istio-eastwestgateway '
+                                             'has no load balancer IP or external IP.*require_gateway=false'):
+        run(kube, clock, module_params(tmp_path))
+    assert run(kube, clock, module_params(tmp_path, require_gateway=False))[0]['changed_files'] == ['hosts']
+    assert (tmp_path / 'bundle' / 'hosts').read_text() == ''
+
+
+def test_no_ports_makes_no_service_and_captures_all_inbound_traffic(kube, clock, tmp_path):
+    params = module_params(tmp_path, ports=[])
+    result, _diffs = run(kube, clock, params)
+    assert [(o['kind'], o['action']) for o in result['objects']] == [
+        ('ServiceAccount', 'create'), ('WorkloadGroup', 'create')]
+    assert result['service'] is None and result['services'] == []
+    group = kube.get('networking.istio.io/v1', 'WorkloadGroup', 'productcatalogservice', 'default')
+    assert 'ports' not in group['spec']['template']
+    env = (tmp_path / 'bundle' / 'cluster.env').read_text()
+    assert "ISTIO_INBOUND_PORTS='*'\n" in env and 'ISTIO_META_POD_PORTS' not in env
+    assert not run(kube, clock, params)[0]['changed']
+
+
+def test_dropping_all_ports_deletes_the_groups_service(kube, clock, tmp_path):
+    run(kube, clock, module_params(tmp_path))
+    result, _diffs = run(kube, clock, module_params(tmp_path, ports=[]))
+    actions = [(o['kind'], o['name'], o['action']) for o in result['objects']]
+    assert ('Service', 'productcatalogservice', 'delete') in actions
+    assert service_names(kube) == []
+
+
+def test_the_groups_proxy_config_annotation_reaches_the_bundle(kube, clock, tmp_path):
+    kube.store[('ConfigMap', 'istio-system', 'istio')]['data']['mesh'] = (
+        'defaultConfig:\n  proxyMetadata:\n    FROM_MESH: mesh\n    OVERRIDDEN: mesh\n')
+    annotations = {'proxy.istio.io/config': 'concurrency: 2\nproxyMetadata:\n  OVERRIDDEN: group\n'}
+    params = module_params(tmp_path, annotations=annotations)
+    run(kube, clock, params)
+    group = kube.get('networking.istio.io/v1', 'WorkloadGroup', 'productcatalogservice', 'default')
+    assert group['spec']['metadata']['annotations'] == annotations
+    env = (tmp_path / 'bundle' / 'cluster.env').read_text()
+    assert "FROM_MESH='mesh'\n" in env and "OVERRIDDEN='group'\n" in env
+    assert 'concurrency: 2\n' in (tmp_path / 'bundle' / 'mesh.yaml').read_text()
+    result, _diffs = run(kube, clock, module_params(tmp_path))
+    assert dict((o['kind'], o['action']) for o in result['objects'])['WorkloadGroup'] == 'update'
+    assert "OVERRIDDEN='mesh'\n" in (tmp_path / 'bundle' / 'cluster.env').read_text()

@@ -1,5 +1,7 @@
 """The Kubernetes objects for one VM workload, and the parameter checks that come before any of them."""
 
+import re
+
 import pytest
 
 from ansible_collections.meshbridge.istio_vm.plugins.module_utils.workload_group import VmWorkload, WorkloadSpecError, service_group
@@ -148,7 +150,16 @@ def test_probe_kinds(probe, expected):
     ({'service_account': 'bad_name'}, 'service_account'),
     ({'labels': {'app': 'has space'}}, 'label value'),
     ({'labels': {'bad key!': 'x'}}, 'label key'),
-    ({'ports': []}, 'at least one port'),
+    ({'ports': None}, 'ports is required: list the ports the VM serves (number and protocol), or give ports: []'),
+    ({'ports': [], 'mode': 'legacy', 'address': '10.168.0.20'}, 'ports is empty, but mode legacy makes a Service'),
+    ({'ports': [], 'services': [{'name': 'catalog', 'ports': [3550]}]}, "lists port 3550, which is not in ports ([])"),
+    ({'annotations': {'bad key!': 'x'}}, "annotations key 'bad key!' is not a valid annotation key"),
+    ({'annotations': {'meshbridge.io/workload-group': 'other'}}, 'is the one mesh_add_vm sets itself'),
+    ({'annotations': {'example.com/replicas': 2}}, "annotations['example.com/replicas'] = 2 is not a string"),
+    ({'annotations': {'proxy.istio.io/config': '[1, 2]'}}, 'must be a YAML mapping of ProxyConfig fields'),
+    ({'annotations': {'proxy.istio.io/config': 'a: [b'}}, "annotations['proxy.istio.io/config'] is not YAML"),
+    ({'annotations': {'proxy.istio.io/config': 'proxyMetadata: {A: true}'}}, 'proxyMetadata must map names to strings'),
+    ({'annotations': {'example.com/big': 'x' * (256 * 1024)}}, 'longer than the 262144 bytes'),
     ({'ports': [{'number': 70000, 'protocol': 'grpc', 'name': None}]}, '1-65535'),
     ({'ports': [{'number': 3550, 'protocol': 'grpc', 'name': 'http-3550'}]}, 'start with "grpc-"'),
     ({'ports': [{'number': 3550, 'protocol': 'grpc', 'name': 'grpc_3550'}]}, 'not a valid Kubernetes name'),
@@ -161,7 +172,7 @@ def test_probe_kinds(probe, expected):
     ({'probe': {'http_get': {'port': 0}}}, 'http_get.port'),
 ])
 def test_bad_input_names_the_parameter(overrides, message):
-    with pytest.raises(WorkloadSpecError, match=message.replace('(', r'\(').replace(')', r'\)')):
+    with pytest.raises(WorkloadSpecError, match=re.escape(message)):
         VmWorkload(params(**overrides))
 
 
@@ -181,3 +192,25 @@ def test_static_entry_names_are_valid_object_names_for_any_address(address, entr
     workload = VmWorkload(params(auto_register=False, address=address))
     assert workload.workload_entry_name == entry
     assert workload.workload_entry_object('networking.istio.io/v1')['spec']['address'] == address
+
+
+def test_annotations_go_to_the_group_and_the_static_entry():
+    annotations = {'proxy.istio.io/config': 'concurrency: 2\n', 'example.com/owner': 'team boutique'}
+    workload = VmWorkload(params(annotations=annotations, auto_register=False, address='10.168.0.20'))
+    group = workload.workload_group_object('networking.istio.io/v1')
+    assert group['spec']['metadata'] == {'labels': {'app': 'productcatalogservice'}, 'annotations': annotations}
+    assert 'annotations' not in group['metadata']
+    entry = workload.workload_entry_object('networking.istio.io/v1')
+    assert entry['metadata']['annotations'] == dict(annotations,
+                                                    **{'meshbridge.io/workload-group': 'productcatalogservice'})
+    assert 'annotations' not in VmWorkload(params()).workload_group_object('networking.istio.io/v1')['spec']['metadata']
+
+
+def test_no_ports_is_a_group_without_ports_and_no_service():
+    workload = VmWorkload(params(ports=[]))
+    assert workload.services == []
+    assert workload.service_objects() == []
+    group = workload.workload_group_object('networking.istio.io/v1')
+    assert group['spec']['template'] == {'serviceAccount': 'productcatalogservice'}
+    entry = VmWorkload(params(ports=[], auto_register=False, address='10.168.0.20')).workload_entry_object('v1')
+    assert 'ports' not in entry['spec']
