@@ -11,6 +11,10 @@ Volumes, as the Deployment mounts them: secret ``cacerts`` (the plug-in CA the c
 bound to the pod) at ``var/run/secrets/tokens/istio-token``. The service account's API token (bound to the pod,
 renewed at 80 % of its life as the kubelet renews it) is in ``var/run/secrets/kubernetes.io/serviceaccount/token``.
 
+The mesh config: istiod reads ConfigMap ``istio[-<revision>]`` itself unless ``./etc/istio/config/mesh`` exists (as
+it did when istiod's chart mounted that ConfigMap there). The lab writes that file from the ConfigMap, kept in step,
+with ``mesh_overrides`` applied: what the VMs' upstream Envoy cannot take (docs/dev/lab.md, "Istio").
+
 Differences from the pod, each because the pod's network is not a network namespace of its own:
 - ``KUBECONFIG`` names a kubeconfig for in-cluster access (the ``kubernetes`` Service's ClusterIP, the cluster's
   CA, the token file above) instead of the pod's optional ``istio-kubeconfig`` secret, which istiod would otherwise
@@ -80,7 +84,8 @@ class IstiodPods:
     ControlPlane), in ``network`` (a lab.net ClusterNetwork: its namespace, pod addresses and ``api_address``, the
     ``kubernetes`` Service's ClusterIP routed to the API server); files under ``state_dir``."""
 
-    def __init__(self, plane, network, api_address, state_dir, prefix, extra_env=None, log=print):
+    def __init__(self, plane, network, api_address, state_dir, prefix, extra_env=None, mesh_overrides=None,
+                 log=print):
         self.plane = plane
         self.api = KubeApi(plane.url, plane.ca_path, plane.token)
         self.network = network
@@ -88,6 +93,7 @@ class IstiodPods:
         self.state_dir = state_dir
         self.prefix = prefix
         self.extra_env = dict(extra_env or {})
+        self.mesh_overrides = mesh_overrides
         self.log = log
         self._pods = {}
 
@@ -99,6 +105,7 @@ class IstiodPods:
             if pod.get('status', {}).get('phase') == 'Running' and pod['status'].get('podIP')
             and not pod['metadata'].get('deletionTimestamp')}
         changed = False
+        mesh_files = {}
         for uid in [uid for uid in self._pods if uid not in wanted]:
             self._stop(self._pods.pop(uid))
             changed = True
@@ -109,7 +116,7 @@ class IstiodPods:
                 running = self._pods[uid] = _Pod(pod, os.path.join(self.state_dir, pod['metadata']['name']),
                                                  os.path.join(self.state_dir, 'istiod-%s.log' % pod['metadata']['name']))
                 changed = True
-            changed = self._mount(running, ca_files) or changed
+            changed = self._mount(running, ca_files, mesh_files) or changed
             changed = self._keep_running(running) or changed
         return changed
 
@@ -130,8 +137,28 @@ class IstiodPods:
             return None
         return {key: base64.b64decode(value) for key, value in (secret.get('data') or {}).items()}
 
-    def _mount(self, pod, ca_files):
+    def _mesh_file(self, pod, cache):
+        """The mesh config file's bytes for ``pod``'s revision (None without its ConfigMap); ``cache`` per round."""
+        container = next(c for c in pod.spec['spec']['containers'] if c['name'] == CONTAINER)
+        revision = next((e.get('value') for e in container.get('env') or [] if e['name'] == 'REVISION'), 'default')
+        name = 'istio' if revision in ('', 'default') else 'istio-' + revision
+        if name not in cache:
+            config_map = self.api.get('/api/v1/namespaces/%s/configmaps/%s' % (NAMESPACE, name))
+            text = ((config_map or {}).get('data') or {}).get('mesh')
+            if text is not None and self.mesh_overrides:
+                text = self.mesh_overrides(text)
+            cache[name] = None if text is None else text.encode()
+        return cache[name]
+
+    def _mount(self, pod, ca_files, mesh_files):
         changed = False
+        mesh = self._mesh_file(pod, mesh_files)
+        mesh_path = os.path.join(pod.root, 'etc', 'istio', 'config', 'mesh')
+        if mesh is not None:
+            changed = _write(mesh_path, mesh, 0o644) or changed
+        elif os.path.exists(mesh_path):
+            os.unlink(mesh_path)
+            changed = True
         ca_dir = os.path.join(pod.root, 'etc', 'cacerts')
         if ca_files is None:
             if os.path.isdir(ca_dir):
