@@ -528,7 +528,8 @@ from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.meshbridge.istio_vm.plugins.module_utils import kube, workload_group
 from ansible_collections.meshbridge.istio_vm.plugins.module_utils.bundle_dir import BundleDirError
 from ansible_collections.meshbridge.istio_vm.plugins.module_utils.go_yaml import HAS_YAML, YAML_IMPORT_ERROR
-from ansible_collections.meshbridge.istio_vm.plugins.module_utils.mesh_vm import MeshAddVmError, MeshVmRegistration
+from ansible_collections.meshbridge.istio_vm.plugins.module_utils.mesh_add_vm.errors import MeshAddVmError
+from ansible_collections.meshbridge.istio_vm.plugins.module_utils.mesh_add_vm.runner import MeshAddVmRunner
 
 
 def _argument_spec():
@@ -608,14 +609,14 @@ def main():
         module.fail_json(msg=str(error))
     try:
         client = kube.connect(params, discovery_cache_dir=module.tmpdir)
-        registration = MeshVmRegistration(client, workload, params, check_mode=module.check_mode)
-        result = registration.present() if params['state'] == 'present' else registration.absent()
+        runner = MeshAddVmRunner(client, workload, params, check_mode=module.check_mode)
+        result = runner.present() if params['state'] == 'present' else runner.absent()
     except (MeshAddVmError, BundleDirError, kube.KubeError) as error:
         module.fail_json(msg=str(error))
-    for warning in registration.warnings:
+    for warning in runner.warnings:
         module.warn(warning)
     if module._diff:
-        result['diff'] = registration.diffs
+        result['diff'] = runner.diffs
     module.exit_json(**result)
 
 

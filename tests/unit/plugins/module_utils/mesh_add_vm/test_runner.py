@@ -14,10 +14,11 @@ import time
 import pytest
 
 from ansible_collections.meshbridge.istio_vm.plugins.module_utils.bundle_dir import BundleDirError
-from ansible_collections.meshbridge.istio_vm.plugins.module_utils.mesh_vm import MeshAddVmError, MeshVmRegistration
+from ansible_collections.meshbridge.istio_vm.plugins.module_utils.mesh_add_vm.errors import MeshAddVmError
+from ansible_collections.meshbridge.istio_vm.plugins.module_utils.mesh_add_vm.runner import MeshAddVmRunner
 from ansible_collections.meshbridge.istio_vm.plugins.module_utils.workload_group import VmWorkload
 
-from .fake_clock import FakeClock
+from ..fake_clock import FakeClock
 
 START = datetime.datetime(2026, 11, 24, 21, 0, tzinfo=datetime.timezone.utc)
 ISTIO_KINDS = ('WorkloadGroup', 'WorkloadEntry', 'ServiceEntry')
@@ -145,10 +146,10 @@ def module_params(tmp_path, **overrides):
 
 
 def run(kube, clock, params, check_mode=False):
-    registration = MeshVmRegistration(kube, VmWorkload(params), params, check_mode=check_mode, now=clock,
-                                      sleep=lambda seconds: None)
-    result = registration.present() if params['state'] == 'present' else registration.absent()
-    return result, registration.diffs
+    runner = MeshAddVmRunner(kube, VmWorkload(params), params, check_mode=check_mode, now=clock,
+                             sleep=lambda seconds: None)
+    result = runner.present() if params['state'] == 'present' else runner.absent()
+    return result, runner.diffs
 
 
 def test_first_run_creates_objects_and_bundle_then_nothing_changes(kube, clock, tmp_path):
@@ -304,9 +305,9 @@ def test_fields_the_server_drops_are_reported(kube, clock, tmp_path, monkeypatch
     probe = {'grpc': {'port': 3550}, 'period_seconds': None, 'initial_delay_seconds': None, 'timeout_seconds': None,
              'success_threshold': None, 'failure_threshold': None, 'http_get': None, 'tcp_socket': None, 'exec': None}
     params = module_params(tmp_path, probe=probe)
-    registration = MeshVmRegistration(kube, VmWorkload(params), params, now=clock, sleep=lambda seconds: None)
-    registration.present()
-    assert len(registration.warnings) == 1 and 'did not keep all fields of WorkloadGroup' in registration.warnings[0]
+    runner = MeshAddVmRunner(kube, VmWorkload(params), params, now=clock, sleep=lambda seconds: None)
+    runner.present()
+    assert len(runner.warnings) == 1 and 'did not keep all fields of WorkloadGroup' in runner.warnings[0]
 
 
 def test_istiod_address_overrides_the_gateway(kube, clock, tmp_path):
@@ -473,10 +474,10 @@ def test_the_root_certificate_wait_backs_off_and_names_what_is_missing(kube, clo
     monotonic = FakeClock(start=1000.0)
     monkeypatch.setattr(time, 'monotonic', monotonic)
     params = module_params(tmp_path, wait_timeout=10)
-    registration = MeshVmRegistration(kube, VmWorkload(params), params, now=clock, sleep=monotonic.sleep)
+    runner = MeshAddVmRunner(kube, VmWorkload(params), params, now=clock, sleep=monotonic.sleep)
     with pytest.raises(MeshAddVmError, match='ConfigMap default/istio-ca-root-cert with key root-cert.pem did not '
                                              'appear within 10 s'):
-        registration.present()
+        runner.present()
     assert monotonic.sleeps[:4] == pytest.approx([0.5, 0.75, 1.125, 1.6875])
     assert sum(monotonic.sleeps) == pytest.approx(10) and max(monotonic.sleeps) <= 5
     assert kube.applied == []
@@ -524,13 +525,13 @@ def test_absent_keeps_a_service_account_a_legacy_group_still_uses(kube, clock, t
 def test_without_a_gateway_require_gateway_false_gives_an_empty_hosts_file_and_a_warning(kube, clock, tmp_path):
     kube.store.pop(('Service', 'istio-system', 'istio-eastwestgateway'))
     params = module_params(tmp_path, require_gateway=False)
-    registration = MeshVmRegistration(kube, VmWorkload(params), params, now=clock, sleep=lambda seconds: None)
-    result = registration.present()
+    runner = MeshAddVmRunner(kube, VmWorkload(params), params, now=clock, sleep=lambda seconds: None)
+    result = runner.present()
     assert (tmp_path / 'bundle' / 'hosts').read_text() == ''
     assert result['istiod_address'] is None
-    assert registration.warnings == ['no address found for istiod (Service istio-system/istio-eastwestgateway does not '
-                                     'exist): the hosts file is empty, so the VM must resolve istiod.istio-system.svc '
-                                     'itself']
+    assert runner.warnings == ['no address found for istiod (Service istio-system/istio-eastwestgateway does not '
+                               'exist): the hosts file is empty, so the VM must resolve istiod.istio-system.svc '
+                               'itself']
     assert not run(kube, clock, params)[0]['changed']
 
 
