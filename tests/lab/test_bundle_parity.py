@@ -5,9 +5,10 @@ CRDs (``manifests/charts/base/files/crd-all.gen.yaml`` of the istio.io/istio mod
 
 1. mesh_add_vm runs through real ansible-playbook (as tests/integration/test_mesh_add_vm.py runs it) and makes the
    ServiceAccount, WorkloadGroup, Services and its bundle;
-2. the real istioctl built from the same pin (``istioctl x workload entry configure --name GROUP``) reads that same
-   WorkloadGroup from the API server, with the flags that say what the module's options say, and writes its bundle;
-3. the two directories must hold the same files with the same bytes, except for the differences listed in
+2. the real istioctl built from the same pin (``istioctl x workload entry configure``) reads that same
+   WorkloadGroup, once from the API server (``--name GROUP``) and once from a file (``-f``, the group as kubectl
+   gets it), with the flags that say what the module's options say, and writes its bundle;
+3. the directories must hold the same files with the same bytes, except for the differences listed in
    DOCUMENTED_DIFFERENCES (each with its reason), which the comparison allows and nothing else.
 
 What istioctl reads, and what the fixture therefore puts in the cluster (istioctl/pkg/workload/workload.go at the
@@ -29,6 +30,7 @@ import datetime
 import difflib
 import json
 import os
+import stat
 import subprocess
 import time
 
@@ -54,8 +56,8 @@ BUNDLE_FILES = ['cluster.env', 'hosts', 'istio-token', 'mesh.yaml', 'root-cert.p
 # anything else.
 DOCUMENTED_DIFFERENCES = {
     'file modes': 'istioctl writes the directory and every file 0744 (world-readable, token included); mesh_add_vm '
-                  'writes 0700 and 0600 because istio-token is a credential. Modes are not compared here; '
-                  'test_mesh_add_vm.py asserts the module\'s.',
+                  'writes 0700 and 0600 because istio-token is a credential. Modes are not compared; the '
+                  'module\'s are asserted.',
     'istio-token value': 'each tool makes its own TokenRequest, so the JWTs differ (issued-at, expiry, jti). Both '
                          'must be accepted by the cluster (TokenReview, audience istio-ca) as the same service '
                          'account, with the same lifetime.',
@@ -263,10 +265,12 @@ def _run_module(cluster, run_playbook, name, bundle_dir, module_args):
     return task
 
 
-def _run_istioctl(cluster, name, output_dir, flags):
-    command = [binaries.path('istioctl'), 'x', 'workload', 'entry', 'configure', '--name', name,
-               '--namespace', NAMESPACE, '-o', output_dir, '--kubeconfig', cluster.kubeconfig, '--context', 'lab',
-               '--istioNamespace', 'istio-system'] + list(flags)
+def _run_istioctl(cluster, group_source, output_dir, flags):
+    """``istioctl x workload entry configure``; ``group_source`` is ``['--name', NAME]`` (the group as the API
+    server holds it) or ``['-f', FILE]``."""
+    command = [binaries.path('istioctl'), 'x', 'workload', 'entry', 'configure'] + group_source + [
+        '--namespace', NAMESPACE, '-o', output_dir, '--kubeconfig', cluster.kubeconfig, '--context', 'lab',
+        '--istioNamespace', 'istio-system'] + list(flags)
     completed = subprocess.run(command, capture_output=True, text=True, timeout=120, check=False,
                                env={'PATH': '/usr/bin:/bin', 'HOME': output_dir + '.home'})
     assert completed.returncode == 0, completed.stdout + completed.stderr
@@ -320,26 +324,36 @@ def test_bundle_matches_istioctl(cluster, run_playbook, tmp_path, set_name):
     inputs = INPUT_SETS[set_name]
     name = 'wg-' + set_name
     _mesh(cluster.kubectl, inputs.get('mesh') or TUTORIAL_MESH)
-    ours_dir, theirs_dir = str(tmp_path / 'mesh_add_vm'), str(tmp_path / 'istioctl')
+    ours_dir = str(tmp_path / 'mesh_add_vm')
     result = _run_module(cluster, run_playbook, name, ours_dir, inputs['module'])
     group = cluster.kubectl.get('workloadgroups.networking.istio.io', name, NAMESPACE)
     for field in inputs.get('group', {}).get('metadata', ()):
         assert group['spec']['metadata'].get(field), (field, group)
-    started = time.time()
-    _run_istioctl(cluster, name, theirs_dir, inputs['istioctl'])
-    ours, theirs = _read(ours_dir), _read(theirs_dir)
-
-    problems = compare_bundles(ours, theirs)
-    assert not problems, '\n'.join(problems)
-
-    # The tokens: different JWTs, the same account, audience and lifetime, both accepted by the cluster.
+    # The group as istioctl reads it from the API server (--name), and from a file as the module's documentation
+    # says (-f, the group as kubectl gets it): istioctl fills in defaults only for the file.
+    group_file = tmp_path / 'wg.yaml'
+    group_file.write_text(cluster.kubectl.run('get', 'workloadgroups.networking.istio.io', name, '-n', NAMESPACE,
+                                              '-o', 'yaml').stdout)
+    ours = _read(ours_dir)
+    assert stat.S_IMODE(os.stat(ours_dir).st_mode) == 0o700
+    assert all(stat.S_IMODE(os.stat(os.path.join(ours_dir, name)).st_mode) == 0o600 for name in ours)
     account = 'system:serviceaccount:%s:%s' % (NAMESPACE, result['service_account'])
-    for token in (ours['istio-token'], theirs['istio-token']):
-        review = _token_review(cluster, token)
-        assert review.get('authenticated') and review['user']['username'] == account, review
-        claims = _claims(token)
-        assert claims['aud'] == ['istio-ca'] and claims['exp'] - claims['iat'] == 3600, claims
-    assert _claims(theirs['istio-token'])['iat'] >= int(started) - 1
+    for source, group_source in (('api', ['--name', name]), ('file', ['-f', str(group_file)])):
+        theirs_dir = str(tmp_path / ('istioctl-' + source))
+        started = time.time()
+        _run_istioctl(cluster, group_source, theirs_dir, inputs['istioctl'])
+        theirs = _read(theirs_dir)
+
+        problems = compare_bundles(ours, theirs)
+        assert not problems, 'istioctl reading the group from the %s:\n%s' % (source, '\n'.join(problems))
+
+        # The tokens: different JWTs, the same account, audience and lifetime, both accepted by the cluster.
+        for token in (ours['istio-token'], theirs['istio-token']):
+            review = _token_review(cluster, token)
+            assert review.get('authenticated') and review['user']['username'] == account, review
+            claims = _claims(token)
+            assert claims['aud'] == ['istio-ca'] and claims['exp'] - claims['iat'] == 3600, claims
+        assert _claims(theirs['istio-token'])['iat'] >= int(started) - 1
 
 
 def test_the_comparison_catches_a_difference():
