@@ -105,6 +105,15 @@ REVISION_MESH = {
 }
 
 
+# Stackdriver tracing: wrapped 64-bit integers (JSON strings, zero included) beside a plain bool at its zero value.
+STACKDRIVER_MESH = {
+    'trustDomain': 'cluster.local',
+    'defaultConfig': {'meshId': 'mesh1', 'proxyMetadata': {},
+                      'tracing': {'stackdriver': {'debug': False, 'maxNumberOfAttributes': 200,
+                                                  'maxNumberOfAnnotations': 0}}},
+}
+
+
 def _istio_module_dir():
     """The istio.io/istio module's source directory at lab/tools' pin (in the Go module cache)."""
     completed = subprocess.run(['/usr/local/go/bin/go', 'list', '-m', '-f', '{{.Dir}}', 'istio.io/istio'],
@@ -229,7 +238,8 @@ INPUT_SETS = {
         group={'metadata': {'annotations'}}),
     'no-ports': dict(
         module={'labels': {'app': 'mesh-client'}, 'ports': [], 'address': '10.168.0.24'},
-        istioctl=['--autoregister', '--internalIP', '10.168.0.24']),
+        istioctl=['--autoregister', '--internalIP', '10.168.0.24'],
+        mesh=STACKDRIVER_MESH),
     'capture-dns-off-rich-mesh': dict(
         module={'labels': {'app': 'catalog-nodns'}, 'ports': [{'number': 3550, 'protocol': 'grpc'}],
                 'address': '10.168.0.25', 'capture_dns': False,
