@@ -98,6 +98,14 @@ def kubeconfig_args(params, tmpdir):
     return ['--kubeconfig', path]
 
 
+def _failure_detail(output):
+    """What istioctl said about a failure: its ``Error:`` lines when it printed some (install prints its logo
+    first), else the last lines."""
+    lines = [line.strip() for line in (output or '').strip().splitlines() if line.strip()]
+    errors = [line for line in lines if line.startswith('Error')]
+    return ' / '.join(errors or lines[-10:]) or 'no output'
+
+
 class Istioctl:
     """Runs one istioctl binary with the cluster's connection flags."""
 
@@ -110,8 +118,7 @@ class Istioctl:
         command = [self.path] + args + (self._connection_args if cluster else [])
         rc, out, err = self._run_command(command)
         if rc != 0:
-            detail = (err or out or '').strip().splitlines()[-10:]
-            raise InstallError('istioctl %s failed (exit %d): %s' % (what, rc, ' / '.join(detail) or 'no output'))
+            raise InstallError('istioctl %s failed (exit %d): %s' % (what, rc, _failure_detail(err or out)))
         return out
 
     def client_version(self):

@@ -26,6 +26,10 @@ EXPOSE_GATEWAY = 'istiod-gateway'
 EXPOSE_VIRTUAL_SERVICE = 'istiod-vs'
 DIGEST_LABEL = 'meshbridge.io/install-digest'
 PROFILES = ('default', 'demo', 'minimal', 'empty', 'preview', 'stable', 'ambient', 'remote', 'openshift')
+# The profiles whose components include the ingress gateway (manifests/profiles/: default.yaml enables
+# istio-ingressgateway; demo, openshift, preview and stable overlay default.yaml without touching it).
+INGRESS_GATEWAY = 'istio-ingressgateway'
+PROFILES_WITH_INGRESS_GATEWAY = ('default', 'demo', 'openshift', 'preview', 'stable')
 
 _EASTWEST_PORTS = [
     {'name': 'status-port', 'port': 15021, 'targetPort': 15021},
@@ -135,6 +139,12 @@ def build_operator(settings):
 
     components = _merge({}, settings.get('components') or {})
     if settings.get('eastwest_gateway', True):
+        # istioctl replaces the profile's list of ingress gateways with the one given, so adding the east-west
+        # gateway alone would drop the profile's ingress gateway (the storefront's); it is listed again unless
+        # components.ingressGateways was given, which then says every ingress gateway.
+        if 'ingressGateways' not in components and (settings.get('profile') or 'default') in \
+                PROFILES_WITH_INGRESS_GATEWAY:
+            components['ingressGateways'] = [{'name': INGRESS_GATEWAY, 'enabled': True}]
         components.setdefault('ingressGateways', []).append(_eastwest_gateway(
             settings.get('network'), settings.get('eastwest_gateway_annotations'),
             settings.get('eastwest_gateway_source_ranges')))

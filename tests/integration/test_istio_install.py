@@ -191,8 +191,9 @@ def _closed_port():
     ({'cluster_name': 'West'}, "cluster_name 'West' is not a DNS-1123 label"),
     ({'values': {'global': {'meshID': 'm'}}}, 'set mesh_id instead'),
     ({'profile': 'nonsense'}, "profile 'nonsense' is not an Istio profile"),
-    ({'values': {'notAValuesSection': {}}}, r'istioctl install failed \(exit 1\): Error: generate config: unknown '
-                                            r'field "notAValuesSection" in Values'),
+    ({'values': {'notAValuesSection': {}}}, r'^istioctl install failed \(exit 1\): Error: generate config: could not '
+                                            r'unmarshal: .*unknown field "notAValuesSection" in '
+                                            r'istio.operator.v1alpha1.Values$'),
     ({'kubeconfig': None, 'context': None, 'host': 'https://127.0.0.1:%d' % _closed_port(), 'api_key': 'x'},
      'cannot reach the Kubernetes API at https://127.0.0.1:'),
     ({'cache_dir': '/dev/null/istio'}, r'cache_dir /dev/null/istio: cannot keep istioctl %s there: .*Not a '

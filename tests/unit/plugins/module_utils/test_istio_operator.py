@@ -25,14 +25,28 @@ def test_vm_operator_sets_mesh_network_cluster_and_autoregistration():
 
 def test_eastwest_gateway_as_gen_eastwest_gateway_makes_it():
     gateways = op.build_operator(_settings())['spec']['components']['ingressGateways']
-    assert [g['name'] for g in gateways] == ['istio-eastwestgateway']
-    eastwest = gateways[0]
+    assert [g['name'] for g in gateways] == ['istio-ingressgateway', 'istio-eastwestgateway']
+    eastwest = gateways[1]
     assert eastwest['enabled'] is True
     assert eastwest['label'] == {'istio': 'eastwestgateway', 'app': 'istio-eastwestgateway',
                                  'topology.istio.io/network': 'west-network'}
     assert [(p['name'], p['port']) for p in eastwest['k8s']['service']['ports']] == [
         ('status-port', 15021), ('tls', 15443), ('tls-istiod', 15012), ('tls-webhook', 15017)]
     assert eastwest['k8s']['env'] == [{'name': 'ISTIO_META_REQUESTED_NETWORK_VIEW', 'value': 'west-network'}]
+
+
+@pytest.mark.parametrize('profile, gateways', [
+    ('default', ['istio-ingressgateway', 'istio-eastwestgateway']),
+    ('demo', ['istio-ingressgateway', 'istio-eastwestgateway']),
+    ('minimal', ['istio-eastwestgateway']),
+    ('empty', ['istio-eastwestgateway']),
+])
+def test_the_profiles_ingress_gateway_stays_beside_the_eastwest_gateway(profile, gateways):
+    # istioctl replaces the profile's ingressGateways with the IstioOperator's list (found with the real istioctl:
+    # the east-west gateway alone left the storefront without its ingress gateway).
+    spec = op.build_operator(_settings(profile=profile))['spec']
+    assert [g['name'] for g in spec['components']['ingressGateways']] == gateways
+    assert all(g['enabled'] for g in spec['components']['ingressGateways'])
 
 
 def test_no_eastwest_gateway_when_not_asked():
