@@ -12,7 +12,7 @@ from google.oauth2 import service_account
 
 from ansible_collections.meshbridge.istio_vm.plugins.module_utils.istio_release import IstioRelease
 from lab.net import netns
-from lab.world import ISTIO_VERSIONS
+from lab.istio.release import RELEASE
 from tests.lab.gcp_lab import COMPUTE, CONTAINER, instance, wait_done
 from tests.support.kubectl import Kubectl
 from vm_lab import running_world
@@ -123,7 +123,7 @@ def test_instance_is_a_vm_reached_over_ssh_with_its_metadata_key(world, tmp_path
 def test_istio_release_is_downloaded_from_its_real_url(world, tmp_path, monkeypatch):
     lab, _names = world
     _lab_env(lab, monkeypatch)
-    istioctl = IstioRelease(ISTIO_VERSIONS[0], cache_dir=str(tmp_path / 'cache')).istioctl()
+    istioctl = IstioRelease(RELEASE, cache_dir=str(tmp_path / 'cache')).istioctl()
     version = subprocess.run([istioctl, 'version', '--remote=false'], capture_output=True, text=True, timeout=60,
                              check=False)
-    assert version.returncode == 0 and ISTIO_VERSIONS[0] in version.stdout, version.stderr
+    assert version.returncode == 0 and RELEASE in version.stdout, version.stderr
