@@ -283,7 +283,7 @@ options:
   gateway_service:
     description:
       - Service of the gateway that exposes istiod to VMs; its load balancer address (the first ingress's IP, else
-        its first external IP, as istioctl reads it) goes into C(hosts).
+        its first external IP, as istioctl reads it) goes into C(hosts). Empty for none (see O(require_gateway)).
     type: str
     default: istio-eastwestgateway
   require_gateway:
@@ -321,7 +321,8 @@ notes:
     (istioctl writes 0744), C(ISTIO_INBOUND_PORTS) lists the ports in ascending order (istioctl follows Go's
     random map order), and each run of either makes its own token. tests/lab/test_bundle_parity.py compares the two
     on a real API server.
-  - Refused where istioctl writes a bundle anyway; a cluster ID it cannot read (istioctl writes an empty one) and,
+  - >-
+    Refused where istioctl writes a bundle anyway: a cluster ID it cannot read (istioctl writes an empty one) and,
     unless O(require_gateway=false), no address for istiod.
 seealso:
   - name: Istio, Virtual Machine Installation
@@ -379,7 +380,6 @@ EXAMPLES = r"""
         holdApplicationUntilProxyStarts: true
         proxyMetadata:
           ISTIO_META_DNS_AUTO_ALLOCATE: "true"
-    gateway_service: ''
     require_gateway: false
     bundle_dir: /srv/bundles/batch-client
 

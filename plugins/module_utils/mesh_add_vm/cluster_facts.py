@@ -113,7 +113,7 @@ class ClusterFacts:
         if self.params.get('istiod_address'):
             return self.params['istiod_address']
         name, namespace = self.params['gateway_service'], self.params['istio_namespace']
-        service = self.kube.get('v1', 'Service', name, namespace)
+        service = self.kube.get('v1', 'Service', name, namespace) if name else None
         address = None
         if service is not None:
             ingress = ((service.get('status') or {}).get('loadBalancer') or {}).get('ingress') or []
@@ -121,8 +121,11 @@ class ClusterFacts:
             address = ingress[0].get('ip') if ingress else (external[0] if external else None)
         if address and _is_ip(address):
             return address
-        problem = 'Service %s/%s %s' % (
-            namespace, name, 'does not exist' if service is None else 'has no load balancer IP or external IP')
+        if not name:
+            problem = 'gateway_service is empty'
+        else:
+            problem = 'Service %s/%s %s' % (
+                namespace, name, 'does not exist' if service is None else 'has no load balancer IP or external IP')
         if self.params.get('require_gateway', True):
             raise MeshAddVmError('no address found for istiod: %s; expose istiod through the east-west gateway '
                                  '(istio_install), set istiod_address to the IP the VM reaches istiod at, or set '

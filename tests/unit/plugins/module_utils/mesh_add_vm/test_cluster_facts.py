@@ -45,3 +45,13 @@ def test_the_revision_names_the_config_maps(kube, tmp_path):
     assert mesh == {'trustDomain': 'example.org'} and read.trust_domain(mesh) == 'example.org'
     assert read.cluster_id() == 'west-canary'
     assert read.trust_domain({}) == 'cluster.local'
+
+
+def test_an_empty_gateway_service_is_no_gateway(kube, tmp_path):
+    """Not a lookup of the Service named "" (which the client would turn into a list of all Services)."""
+    with pytest.raises(MeshAddVmError, match='no address found for istiod: gateway_service is empty'):
+        facts(kube, tmp_path, gateway_service='').istiod_address()
+    lenient = facts(kube, tmp_path, gateway_service='', require_gateway=False)
+    assert lenient.istiod_address() is None
+    assert lenient.warnings == ['no address found for istiod (gateway_service is empty): the hosts file is empty, so '
+                                'the VM must resolve istiod.istio-system.svc itself']
