@@ -1,4 +1,4 @@
-"""What both builders of the lab's ``istio-sidecar.deb`` share: the Envoy binary, staging files, and a reproducible,
+"""The lab's ``istio-sidecar.deb`` build (``real`` stages it): the Envoy binary, staging files, and a reproducible,
 cached ``dpkg-deb`` build with its ``.sha256``.
 
 Reproducible: fixed timestamps (SOURCE_DATE_EPOCH and every staged file's mtime), root owner and group, so the same
