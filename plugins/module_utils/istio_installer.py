@@ -99,11 +99,9 @@ def kubeconfig_args(params, tmpdir):
 
 
 def _failure_detail(output):
-    """What istioctl said about a failure: its ``Error:`` lines when it printed some (install prints its logo
-    first), else the last lines."""
-    lines = [line.strip() for line in (output or '').strip().splitlines() if line.strip()]
-    errors = [line for line in lines if line.startswith('Error')]
-    return ' / '.join(errors or lines[-10:]) or 'no output'
+    """The last lines istioctl printed about a failure, without the logo ``install`` prints first."""
+    lines = [line.strip() for line in (output or '').splitlines() if line.strip(' \t|/\\_')]
+    return ' / '.join(lines[-10:]) or 'no output'
 
 
 class Istioctl:
