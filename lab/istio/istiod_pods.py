@@ -227,8 +227,8 @@ class IstiodPods:
         if pod.program is not None and pod.program.running():
             return False
         if pod.program is not None:
-            self.log('istiod %s exited (%s); restarting: %s' % (pod.name, pod.program.process.returncode,
-                                                               pod.program.log_tail(5).strip()))
+            self.log('istiod %s exited (%s); restarting: %s'
+                     % (pod.name, pod.program.process.returncode, pod.program.log_tail(5).strip()))
             pod.restart_at = time.time() + _RESTART_BACKOFF[min(pod.restarts, len(_RESTART_BACKOFF) - 1)]
             pod.restarts += 1
             pod.program = None

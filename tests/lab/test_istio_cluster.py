@@ -33,9 +33,9 @@ def cluster(vpc, tmp_path_factory):
         for name, path in ca.items():
             with open(path, 'rb') as handle:
                 data[name] = base64.b64encode(handle.read()).decode()
-        status, _ = plane.api('POST', '/api/v1/namespaces/istio-system/secrets',
-                              {'metadata': {'name': 'cacerts'}, 'type': 'Opaque', 'data': data})
-        assert status == 201
+        status, answer = plane.api('POST', '/api/v1/namespaces/istio-system/secrets',
+                                   {'metadata': {'name': 'cacerts'}, 'type': 'Opaque', 'data': data})
+        assert status == 201, answer
         installed = istioctl_install(plane, istio_operator.build_operator(SETTINGS))
         assert installed.returncode == 0, installed.stdout + installed.stderr
         yield plane, istio, ca
@@ -94,10 +94,10 @@ def test_vms_reach_istiod_through_the_gateway_only_once_it_is_exposed(vpc, clust
 
 def test_a_replaced_istiod_pod_gets_its_own_istiod_and_the_old_one_stops(cluster):
     plane, istio, _ca = cluster
-    wait_for(lambda: istio.istiods.pods(), timeout=60, what='the istiod pod')
+    wait_for(istio.istiods.pods, timeout=60, what='the istiod pod')
     [(old_name, (old_address, _running))] = istio.istiods.pods().items()
-    status, _ = plane.api('DELETE', '/api/v1/namespaces/istio-system/pods/' + old_name)
-    assert status == 200
+    status, answer = plane.api('DELETE', '/api/v1/namespaces/istio-system/pods/' + old_name)
+    assert status == 200, answer
     # The ReplicaSet makes another pod (KWOK runs it at another address); the lab runs istiod for it instead.
     wait_for(lambda: old_name not in istio.istiods.pods() and any(
         running for _address, running in istio.istiods.pods().values()), timeout=90,

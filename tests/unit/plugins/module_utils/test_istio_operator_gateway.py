@@ -17,8 +17,8 @@ def _settings(**overrides):
 
 
 def _gateway(settings):
-    [gateway] = [g for g in op.build_operator(settings)['spec']['components']['ingressGateways']
-               if g['name'] == op.EASTWEST_GATEWAY]
+    gateways = op.build_operator(settings)['spec']['components']['ingressGateways']
+    [gateway] = [g for g in gateways if g['name'] == op.EASTWEST_GATEWAY]
     return gateway
 
 
