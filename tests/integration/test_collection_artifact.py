@@ -80,7 +80,7 @@ def test_nothing_of_the_lab_ships(installed):
     assert not leaked, leaked
     for shipped in ['playbooks/site.yml', 'playbooks/teardown.yml', 'inventories/gcp/group_vars/all.yml',
                     'inventories/gcp/meshbridge.gcp_compute.yml', 'docs/README-collection.md', 'requirements.txt',
-                    'meta/runtime.yml', 'LICENSE']:
+                    'meta/runtime.yml', 'LICENSE', 'CHANGELOG.md', 'changelogs/changelog.yaml']:
         assert shipped in names, shipped
     assert manifest['collection_info']['readme'] == 'docs/README-collection.md'
     readme = (installed['root'] / 'docs' / 'README-collection.md').read_text()
@@ -127,3 +127,18 @@ def test_the_validation_stage_passes_the_example_inventory_and_refuses_a_bad_vm(
     text = json.dumps(outcome)
     assert 'gce_vm_instances entry Istio_GCE' in text, text
     assert report['stats']['localhost']['changed'] == 0
+
+
+def test_the_checkouts_site_yml_runs_the_shipped_playbook(installed):
+    """`ansible-playbook site.yml` in the checkout (as `make lab` and molecule run it) lists the same plays and tasks
+    as meshbridge.istio_vm.site from the artifact."""
+    def tasks(stdout):
+        return [line.strip() for line in stdout.splitlines()[1:] if line.strip() and not line.startswith('playbook: ')]
+
+    installed_site = _playbook(installed, '--list-tasks', 'meshbridge.istio_vm.site').stdout
+    env = dict(installed['env'])
+    env['ANSIBLE_COLLECTIONS_PATH'] = os.path.join(REPO, '.build', 'collections')
+    checkout_site = _run([os.path.join(BIN, 'ansible-playbook'), '-i', installed['inventory'], '--list-tasks',
+                          'site.yml'], REPO, env).stdout
+    assert tasks(checkout_site) == tasks(installed_site)
+    assert len(tasks(installed_site)) > 20
