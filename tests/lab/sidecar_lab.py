@@ -1,6 +1,8 @@
 """The world the vm_sidecar lab tests converge a VM in: the VPC with an isolated controller, cluster ``west``
-(its network namespace, a real control plane with Istio installed by the lab's istioctl, the east-west gateway's
-LoadBalancer address on the cluster's namespace) and one booted lab VM reached over SSH.
+(its network namespace, a real control plane with Istio installed by the real istioctl over the plug-in CA, the
+real istiod run for its pod, and the east-west gateway's passthrough to it at the gateway's LoadBalancer address in
+the cluster's namespace, as lab.world wires a GKE cluster), the release host serving the real release and the real
+istio-sidecar.deb, and one booted lab VM reached over SSH.
 
 Ansible runs on the host (so it reaches the control plane and the stand-ins on the host's loopback) and reaches
 the VM from the controller's namespace: OpenSSH's ProxyCommand relays through ``tests.support.tcp_relay`` run there.
@@ -14,31 +16,32 @@ import os
 import pathlib
 import subprocess
 import sys
-import tarfile
 import textwrap
 
 from cryptography.hazmat.primitives import serialization
 
-from ansible_collections.meshbridge.istio_vm.plugins.module_utils import certificates
+from ansible_collections.meshbridge.istio_vm.plugins.module_utils import certificates, istio_operator
 from lab.internet.client import client_env
 from lab.internet.proxy import ConnectProxy
 from lab.internet.registry import HostRegistry
-from lab.istio.istiod.supervisor import ClusterIstiod
+from lab.istio.release import RELEASE
 from lab.istio.release_host import ReleaseHost
-from lab.kubernetes.load_balancers import LoadBalancerController
-from lab.kubernetes.testing import running_control_plane
+from lab.istio.testing import istioctl_install, running_cluster_istio
 from lab.net import netns
 from lab.net.commands import wait_for
 from lab.net.vpc import Vpc
 from lab.pki import LabCA
 from lab.vms.fleet import Fleet
 from lab.world import lb_range
-from tests.support.istio import TUTORIAL_ISTIO_OPERATOR
 from tests.support.kubectl import Kubectl
 from vm_lab import unique_names
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-ISTIO_VERSION = '1.24.2'
+ISTIO_VERSION = RELEASE
+# The collection's control plane settings (istio_install's), as the lab inventory gives them: auto-registration and
+# health checks of WorkloadEntries, the east-west gateway.
+ISTIO_SETTINGS = {'version': ISTIO_VERSION, 'profile': 'default', 'mesh_id': 'mesh1', 'cluster_name': 'west',
+                  'eastwest_gateway': True, 'trust_domain': 'cluster.local'}
 NAMESPACE = 'default'
 VM_NAME = 'istio-gce'
 VM_USER = 'ansible'
@@ -132,7 +135,7 @@ class SidecarLab:
         self.fleet = None
         self.proxy = None
         self.releases = None
-        self.istiod = None
+        self.istio = None
         self.vpc.create()
         try:
             self._start(directory)
@@ -143,20 +146,13 @@ class SidecarLab:
     def _start(self, directory):
         self._start_internet(directory)
         self.cluster = self.vpc.add_cluster('west', 1)
-        # As lab.world wires it: a control plane whose nodes have the cluster's node address, a LoadBalancer
-        # controller holding the addresses it hands out in the cluster's namespace, and istiod's VM-facing end
-        # following the cluster, at the east-west gateway's address.
-        self.kube = self._cluster_parts.enter_context(running_control_plane(
-            os.path.join(directory, 'kube'), node_ip=str(self.cluster.node_ip)))
-        self._cluster_parts.callback(self._release_lb_addresses)
-        self._cluster_parts.callback(LoadBalancerController(
-            self.kube.kubeconfig, str(lb_range(1)), self.cluster.add_lb_address,
-            self.cluster.remove_lb_address).start().stop)
+        # As lab.world wires it: a real control plane, LoadBalancer addresses in the cluster's namespace, the real
+        # istiod for each istiod pod and the east-west gateway's passthrough routes (lab.istio.cluster).
+        self.kube, self.istio = self._cluster_parts.enter_context(running_cluster_istio(
+            os.path.join(directory, 'cluster'), self.cluster, lb_range=str(lb_range(1))))
         self.kubectl = Kubectl(self.kube.kubeconfig, pathlib.Path(_mkdir(directory, 'kubectl-home')))
-        self.istiod = ClusterIstiod(self.kube, self.cluster.netns).start()
-        self._cluster_parts.callback(self.istiod.stop)
         self.mesh_ca = MeshCA(os.path.join(directory, 'mesh-ca'))
-        self._install_istio(directory)
+        self._install_istio()
         self.fleet = Fleet(self.vpc, os.path.join(directory, 'fleet'))
         self.fleet.apply_firewalls('default', GCE_DEFAULT_RULES)
         self.key = os.path.join(directory, VM_USER)
@@ -169,8 +165,8 @@ class SidecarLab:
             handle.writelines(f'{self.address} {key}\n' for key in self.fleet.host_public_keys(VM_NAME))
 
     def _start_internet(self, directory):
-        """The lab internet with Istio's downloads (istioctl, istio-sidecar.deb) at their real URLs; ``self.env``
-        is the environment under which the controller's clients (get_url) see it as the internet."""
+        """The lab internet with Istio's real downloads (the release, istio-sidecar.deb) at their real URLs;
+        ``self.env`` is the environment under which the controller's clients (get_url) see it as the internet."""
         lab_ca = LabCA(_mkdir(directory, 'lab-pki'))
         registry = HostRegistry()
         self.releases_dir = _mkdir(directory, 'releases')
@@ -180,28 +176,22 @@ class SidecarLab:
         self.proxy = ConnectProxy(registry, port=0).start()
         self.env = client_env(self.proxy.url, lab_ca.cert_path)
 
-    def _install_istio(self, directory):
-        """The plug-in CA's ``cacerts``, then ``istioctl install`` (the tutorial's order), istiod's VM-facing end on
-        the east-west gateway's address in the cluster's namespace, and mesh-wide STRICT mTLS."""
+    def _install_istio(self):
+        """The plug-in CA's ``cacerts``, then the real ``istioctl install`` (the tutorial's order) of the collection's
+        IstioOperator, istiod exposed through the east-west gateway (expose-istiod's Gateway and VirtualService), and
+        mesh-wide STRICT mTLS."""
         self.kubectl.run('apply', '-f', '-', stdin=json.dumps({'apiVersion': 'v1', 'kind': 'Namespace',
                                                                'metadata': {'name': 'istio-system'}}))
         self.kubectl.run('apply', '-f', '-', stdin=json.dumps(self.mesh_ca.cacerts()))
-        release_dir = _mkdir(directory, 'istioctl')
-        archive = os.path.join(self.releases_dir, ISTIO_VERSION, f'istio-{ISTIO_VERSION}-linux-amd64.tar.gz')
-        with tarfile.open(archive) as tar:
-            tar.extractall(release_dir, filter='data')
-        operator_file = os.path.join(release_dir, 'iop.yaml')
-        with open(operator_file, 'w', encoding='utf-8') as handle:
-            handle.write(TUTORIAL_ISTIO_OPERATOR)
-        istioctl = os.path.join(release_dir, f'istio-{ISTIO_VERSION}', 'bin', 'istioctl')
-        installed = subprocess.run([istioctl, 'install', '-y', '--kubeconfig', self.kube.kubeconfig, '--context', 'lab',
-                                    '-f', operator_file], capture_output=True, text=True, timeout=300, check=False)
+        installed = istioctl_install(self.kube, istio_operator.build_operator(ISTIO_SETTINGS))
         assert installed.returncode == 0, installed.stdout + installed.stderr
-        self.kubectl.wait_for('configmap', 'istio-ca-root-cert', NAMESPACE)
+        self.kubectl.wait_for('configmap', 'istio-ca-root-cert', NAMESPACE, timeout=120)  # istiod's own writer
         gateway = self.kubectl.get('service', 'istio-eastwestgateway', 'istio-system')
         self.gateway_ip = gateway['status']['loadBalancer']['ingress'][0]['ip']
-        wait_for(lambda: self.istiod.istiod is not None, timeout=30, what=f'istiod serving at {self.gateway_ip}:15012',
-                 interval=0.2)
+        self.kubectl.run('apply', '-f', '-', stdin='\n---\n'.join(
+            json.dumps(obj) for obj in istio_operator.expose_istiod('')))
+        wait_for(lambda: 15012 in self.istio.gateway.routes, timeout=60,
+                 what=f'the east-west gateway passing {self.gateway_ip}:15012 to istiod', interval=0.2)
         self.kubectl.run('apply', '-f', '-', stdin=STRICT_MTLS)
 
     def inventory(self, path, **host_vars):
@@ -242,15 +232,11 @@ class SidecarLab:
         assert called.returncode == 0, called.stdout + called.stderr
         return json.loads(called.stdout.strip().splitlines()[-1])
 
-    def _release_lb_addresses(self):
-        for address in self.cluster.lb_addresses():
-            self.cluster.remove_lb_address(address)
-
     def close(self):
         if self.fleet is not None:
             for name in self.fleet.names():
                 self.fleet.delete_instance(name)
-        self._cluster_parts.close()     # istiod's end, the LoadBalancer controller, the control plane
+        self._cluster_parts.close()     # istiod, the gateway, the LoadBalancer controller, the control plane
         if self.proxy is not None:
             self.proxy.stop()
         if self.releases is not None:

@@ -1,12 +1,20 @@
-"""vm_workload (systemd mode, the lab's productcatalogservice) and vm_sidecar converge a lab VM into the mesh.
+"""vm_workload (systemd mode, the lab's productcatalogservice) and vm_sidecar converge a lab VM into the mesh, with
+the real Istio on both ends.
 
-The bundle comes from mesh_add_vm against a real control plane with Istio installed by the lab's istioctl and
-the plug-in CA; the package is the lab's istio-sidecar.deb, downloaded at its real URL through the lab internet;
-the VM's agent talks to the lab's istiod on the east-west gateway's address. The tests run in file order on one VM:
-each leaves it converged for the next.
+The bundle comes from mesh_add_vm against a real control plane with Istio installed by the real istioctl over the
+plug-in CA; the package is the real istio-sidecar.deb (Istio's pilot-agent and packaging files, upstream Envoy),
+downloaded at its real URL through the lab internet; the VM joins as Istio's VMs join: its pilot-agent presents the
+token to the real istiod through the east-west gateway's passthrough and gets its certificate (CSR), Envoy gets its
+configuration over xDS, istiod auto-registers the WorkloadEntry and the agent's health checks make it Healthy.
+
+The broken bundles (an expired token, a wrong root certificate, a missing hosts line) make the real agent fail with
+its own log line (in /var/log/istio/istio.log: istio-start.sh sends `pilot-agent proxy`'s output there, not to the
+journal), and the next converge repairs them. The tests run in file order on one VM: each leaves it converged for
+the next.
 """
 
 import datetime
+import glob
 import json
 import os
 import re
@@ -41,9 +49,14 @@ SIDECAR_ONLY = """
     - role: meshbridge.istio_vm.vm_sidecar
 """
 READY = 'curl -s -o /dev/null -w %{http_code} http://localhost:15021/healthz/ready'
-# The readiness wait for a run that must fail: the agent reports a broken bundle at its first attempt, a second or
-# two after the restart, and the role polls every 2 s; a longer wait would only wait for the same answer.
-FAILING_READY_TIMEOUT = 6
+# The readiness wait for a run that must fail: the real agent logs its failed certificate request after its first
+# round of retries (4 attempts with backoff, about 1.5 s after the restart), and the role polls every 2 s; a longer
+# wait would only wait for the same answer.
+FAILING_READY_TIMEOUT = 8
+# The real pilot-agent's line when its certificate request fails: security/pkg/nodeagent/caclient/providers/citadel/
+# client.go logs `failed to sign CSR: %v` (scope citadelclient) with the error CSRSign returns, `create certificate:
+# %v` around gRPC's status; each test below matches the cause after that.
+SIGN_FAILED = r'\terror\tcitadelclient\tfailed to sign CSR: create certificate: rpc error: '
 
 
 @pytest.fixture(scope='module')
@@ -100,7 +113,27 @@ def sidecar_seconds(result):
 
 
 def agent_log(lab):
-    return lab.vm_run('cat /var/log/istio/istio.log; journalctl -u istio.service --no-pager -o cat').stdout
+    """pilot-agent's log: istio-start.sh runs `pilot-agent proxy` with its output in /var/log/istio/istio.log."""
+    return lab.vm_run('cat /var/log/istio/istio.log').stdout
+
+
+def restart_with_a_fresh_log(lab, before=''):
+    """Run ``before`` (a shell line), empty the agent's log and restart istio.service, as after a reboot."""
+    lab.vm_run(f'{before}{"; " if before else ""}: > /var/log/istio/istio.log; systemctl restart istio.service')
+
+
+def istiod_log(lab):
+    """The real istiod's log (each istiod pod's pilot-discovery, lab.istio.istiod_pods)."""
+    text = ''
+    for path in sorted(glob.glob(os.path.join(lab.istio.istiods.state_dir, 'istiod-*.log'))):
+        with open(path, encoding='utf-8', errors='replace') as handle:
+            text += handle.read()
+    return text
+
+
+def healthy_condition(lab):
+    entry = lab.kubectl.get('workloadentries.networking.istio.io', f'{GROUP}-{lab.address}', NAMESPACE)
+    return next((c for c in entry.get('status', {}).get('conditions', []) if c['type'] == 'Healthy'), {})
 
 
 def test_check_mode_on_a_fresh_vm_predicts_and_changes_nothing(lab, paths, run_playbook, tmp_path):
@@ -126,10 +159,19 @@ def test_converge_makes_a_healthy_registered_sidecar_and_a_second_run_changes_no
     print(f'vm_sidecar, first task to a ready sidecar: {sidecar_seconds(converged):.1f} s')
 
     files = lab.vm_run('stat -c "%n %U %a" /var/run/secrets/tokens/istio-token /etc/certs/root-cert.pem '
-                       '/var/lib/istio/envoy/cluster.env /etc/istio/config/mesh').stdout.split('\n')
-    assert files[:4] == ['/var/run/secrets/tokens/istio-token istio-proxy 600',
-                         '/etc/certs/root-cert.pem istio-proxy 644',
-                         '/var/lib/istio/envoy/cluster.env istio-proxy 644', '/etc/istio/config/mesh istio-proxy 644']
+                       '/var/lib/istio/envoy/cluster.env /etc/istio/config/mesh /etc/certs/cert-chain.pem '
+                       '/etc/certs/key.pem').stdout.split('\n')
+    # The agent writes its certificate and key next to the root, and rewrites the root from istiod's answer (0600).
+    assert files[:6] == ['/var/run/secrets/tokens/istio-token istio-proxy 600',
+                         '/etc/certs/root-cert.pem istio-proxy 600',
+                         '/var/lib/istio/envoy/cluster.env istio-proxy 644', '/etc/istio/config/mesh istio-proxy 644',
+                         '/etc/certs/cert-chain.pem istio-proxy 600', '/etc/certs/key.pem istio-proxy 600']
+    # Signed by istiod with the plug-in CA's intermediate, for the group's service account.
+    chain = lab.vm_run('openssl x509 -noout -issuer -ext subjectAltName -in /etc/certs/cert-chain.pem').stdout
+    assert 'CN = Intermediate CA' in chain and f'URI:{VM_IDENTITY}' in chain, chain
+    log = agent_log(lab)
+    assert '\tinfo\tcache\tgenerated new workload certificate' in log
+    assert '\tinfo\tEnvoy proxy is ready' in log
     with open(os.path.join(paths['bundle'], 'istio-token'), encoding='ascii') as handle:
         assert handle.read().strip() not in json.dumps(converged.report) + converged.stderr
     assert lab.vm_run(READY).stdout == '200'
@@ -139,6 +181,9 @@ def test_converge_makes_a_healthy_registered_sidecar_and_a_second_run_changes_no
     entry = lab.kubectl.get('workloadentries.networking.istio.io', f'{GROUP}-{lab.address}', NAMESPACE)
     assert entry['spec']['address'] == lab.address
     assert entry['metadata']['annotations']['istio.io/autoRegistrationGroup'] == GROUP
+    # The agent's health checks (the group's probe and Envoy's readiness) reach istiod, which sets the condition.
+    wait_for(lambda: healthy_condition(lab).get('status') == 'True', timeout=60,
+             what='WorkloadEntry condition Healthy=True from the agent\'s health reports', interval=0.5)
 
     before = invocation(lab)
     again = run_playbook(CONVERGE, inventory=hosts, env=lab.env)
@@ -181,11 +226,14 @@ def _tls_dir(work, name, files):
     return directory
 
 
-def test_a_token_gone_after_a_reboot_is_placed_again_and_picked_up_without_a_restart(lab, paths, run_playbook,
-                                                                                     tmp_path):
-    # /var/run is a tmpfs: after a reboot the token is gone and istio.service starts without it.
-    lab.vm_run('rm /var/run/secrets/tokens/istio-token; systemctl restart istio.service')
-    _not_ready_because(lab, r'istio-token')
+def test_a_token_gone_after_a_reboot_is_not_needed_and_is_placed_again_without_a_restart(lab, paths, run_playbook,
+                                                                                          tmp_path):
+    # /var/run is a tmpfs: after a reboot the token is gone and istio.service starts without it. The real agent
+    # needs none while its certificate in /etc/certs is valid: it presents that certificate to istiod instead.
+    restart_with_a_fresh_log(lab, 'rm /var/run/secrets/tokens/istio-token')
+    wait_for(lambda: lab.vm_run(READY).stdout == '200', timeout=60, what='the agent ready without its token',
+             interval=0.5)
+    assert not re.search(SIGN_FAILED, agent_log(lab))
     before = invocation(lab)
     repaired = run_playbook(SIDECAR_ONLY, inventory=inventory(lab, paths, tmp_path), env=lab.env)
     assert changed_tasks(repaired) == [ROLE + 'Place the bootstrap token']
@@ -213,14 +261,23 @@ def test_the_hosts_line_follows_the_bundle_and_other_lines_stay(lab, paths, run_
 
 
 def _not_ready_because(lab, reason):
-    """The agent answers 503 and says ``reason`` (a regular expression) in its log."""
-    wait_for(lambda: lab.vm_run(READY).stdout == '503' and re.search(reason, agent_log(lab)), timeout=60,
-             what=f'readiness 503 with a log line matching {reason!r}', interval=0.5)
+    """The agent is not ready and its log has the line ``SIGN_FAILED`` + ``reason`` (a regular expression); returns
+    that line. Not ready is a refused connection (curl's 000): the agent starts Envoy, which serves :15021, only once
+    it has its certificate (sds: failed to warm certificate)."""
+    def failed():
+        found = re.search(SIGN_FAILED + reason + '.*', agent_log(lab))
+        return found.group(0) if found and lab.vm_run(READY).stdout != '200' else None
+    return wait_for(failed, timeout=60, what=f'the agent not ready, with a log line matching {reason!r}',
+                    interval=0.5)
 
 
 def test_a_missing_hosts_entry_is_reported_and_the_next_converge_repairs_it(lab, paths, run_playbook, tmp_path):
-    lab.vm_run("sed -i '/istiod.istio-system.svc/d' /etc/hosts; systemctl restart istio.service")
-    _not_ready_because(lab, r'istiod\.istio-system\.svc.*(resolve|hosts)')
+    restart_with_a_fresh_log(lab, "sed -i '/istiod.istio-system.svc/d' /etc/hosts")
+    # Go's resolver asks the VM's nameserver (GCE's metadata server, unreachable in the lab), as it would on GCE
+    # for a name only /etc/hosts knows.
+    line = _not_ready_because(lab, r'code = Unavailable desc = connection error: desc = "transport: Error while '
+                                   r'dialing: dial tcp: lookup istiod\.istio-system\.svc on [0-9.:]+: ')
+    assert '\twarn\tsds\tfailed to warm certificate: ' in agent_log(lab), line
     repaired = run_playbook(SIDECAR_ONLY, inventory=inventory(lab, paths, tmp_path), env=lab.env)
     assert ROLE + "Point istiod's name at the address from the bundle" in changed_tasks(repaired)
     assert lab.vm_run(READY).stdout == '200'
@@ -238,9 +295,14 @@ def test_a_wrong_root_cert_fails_the_readiness_wait_with_the_agents_reason_and_i
                           env=lab.env, expect_failure=True)
     message = failed.task(ROLE + 'Report why the sidecar is not ready', VM_NAME)['msg']
     assert 'istio.service' in message and f'not ready after {FAILING_READY_TIMEOUT} s' in message
-    assert re.search(r'certificate verify failed|root-cert\.pem', message), message
+    # The end of the agent's log in the report: its certificate request fails in the TLS handshake with istiod,
+    # whose certificate the placed root did not sign (Go's crypto/tls and crypto/x509 words).
+    assert re.search(SIGN_FAILED + r'code = Unavailable desc = connection error: desc = '
+                     r'\\?"transport: authentication handshake failed: tls: failed to verify certificate: x509: '
+                     r'certificate signed by unknown authority', message), message
+    assert 'Connection refused' in message, message     # nothing on :15021 before the agent starts Envoy
     repaired = run_playbook(SIDECAR_ONLY, inventory=inventory(lab, paths, tmp_path), env=lab.env)
-    assert ROLE + 'Place the cluster settings, mesh config and root certificate' in changed_tasks(repaired)
+    assert ROLE + 'Place the root certificate' in changed_tasks(repaired)
     assert lab.vm_run(READY).stdout == '200'
 
 
@@ -264,15 +326,45 @@ def test_a_token_that_expired_before_the_sidecar_restarted_is_reissued_and_picke
         handle.write(expired)
     placed = run_playbook(SIDECAR_ONLY, inventory=inventory(lab, paths, tmp_path), env=lab.env)
     assert expired not in json.dumps(placed.report) + placed.stderr
-    # The connected sidecar needs no token; restarted (as after a reboot) it must bootstrap with the expired one.
-    lab.vm_run('systemctl restart istio.service')
-    _not_ready_because(lab, r'expired')
+    # The connected sidecar needs no token, nor does a restarted one while its certificate is valid. Without it (a
+    # new VM, or a certificate that expired while the VM was down) the agent must bootstrap with the token.
+    restart_with_a_fresh_log(lab, 'rm /etc/certs/cert-chain.pem /etc/certs/key.pem')
+    _not_ready_because(lab, r'code = Unauthenticated desc = request authenticate failure')
+    assert 'cannot parse the cert chain, using token instead' in agent_log(lab)
+    # istiod answers only "request authenticate failure" and logs the cause itself.
+    assert 'service account token has expired' in istiod_log(lab)
 
     reissued = run_playbook(add_vm_play(lab, paths['bundle']))
     assert 'expired' in reissued.task('Add the VM')['token_reissue_reason']
     pushed = run_playbook(SIDECAR_ONLY, inventory=inventory(lab, paths, tmp_path), env=lab.env)
     assert ROLE + 'Place the bootstrap token' in changed_tasks(pushed)
     assert lab.vm_run(READY).stdout == '200'
+
+
+def test_a_port_missing_from_the_group_is_outside_the_mesh_and_the_next_converge_brings_it_back(lab, paths,
+                                                                                                run_playbook, tmp_path):
+    """The group's ports become cluster.env's ISTIO_INBOUND_PORTS, the ports the agent captures. With the service's
+    port left out the real agent has nothing to fail on: it is ready and logs no error, and the port is simply not
+    captured, so a plaintext call reaches the workload past the sidecar and STRICT mTLS. Only the port list shows it."""
+    run_playbook(add_vm_play(lab, paths['bundle'], ports=[{'number': 8080, 'protocol': 'http'}]))
+    hosts = inventory(lab, paths, tmp_path)
+    lab.vm_run(': > /var/log/istio/istio.log')
+    moved = run_playbook(SIDECAR_ONLY, inventory=hosts, env=lab.env)
+    assert ROLE + 'Place the cluster settings and mesh config' in changed_tasks(moved)
+    assert lab.vm_run(READY).stdout == '200'
+    assert "ISTIO_INBOUND_PORTS='8080'" in lab.vm_run('cat /var/lib/istio/envoy/cluster.env').stdout
+    nat = lab.vm_run('iptables-legacy-save -t nat').stdout
+    assert '--dport 8080 -j ISTIO_IN_REDIRECT' in nat and '--dport 3550 ' not in nat, nat
+    assert not re.search(r'\t(error|fatal)\t', agent_log(lab)), agent_log(lab)
+    bypassed = lab.list_products(os.path.join(paths['work'], 'bypass'), paths['stubs'])
+    assert len(bypassed.get('products', [])) == 9, bypassed
+
+    run_playbook(add_vm_play(lab, paths['bundle']))
+    back = run_playbook(SIDECAR_ONLY, inventory=hosts, env=lab.env)
+    assert ROLE + 'Place the cluster settings and mesh config' in changed_tasks(back)
+    assert '--dport 3550 -j ISTIO_IN_REDIRECT' in lab.vm_run('iptables-legacy-save -t nat').stdout
+    refused = lab.list_products(os.path.join(paths['work'], 'plain-again'), paths['stubs'])
+    assert refused.get('error', '').startswith('UNAVAILABLE: '), refused
 
 
 @pytest.mark.parametrize('host_vars, message', [
@@ -309,7 +401,8 @@ def test_absent_removes_the_sidecar_its_files_and_the_hosts_line(lab, paths, run
     assert lab.vm_run('dpkg -s istio-sidecar').returncode != 0
     assert lab.vm_run('systemctl is-active istio.service').stdout.strip() != 'active'
     for path in ('/var/run/secrets/tokens/istio-token', '/var/lib/istio/envoy/cluster.env', '/etc/istio/config/mesh',
-                 '/etc/certs/root-cert.pem', '/var/cache/meshbridge-istio-sidecar'):
+                 '/etc/certs/root-cert.pem', '/etc/certs/cert-chain.pem', '/etc/certs/key.pem',
+                 '/var/lib/istio/envoy/sidecar.env', '/var/cache/meshbridge-istio-sidecar'):
         assert lab.vm_run(f'test -e {path}').returncode != 0, path
     assert 'istiod' not in lab.vm_run('cat /etc/hosts').stdout
     assert 'metadata.google.internal' in lab.vm_run('cat /etc/hosts').stdout
