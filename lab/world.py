@@ -2,9 +2,9 @@
 
 ``python -m lab up`` runs a ``World`` in a background process; ``python -m lab down`` stops it and removes every
 namespace, process, mount and file it made. The GCP stand-in owns the resources; the backends here make them real:
-a cluster becomes a Kubernetes API stand-in at its endpoint plus a network namespace with its node, pod and
-LoadBalancer addresses, and istiod's VM-facing end at the east-west gateway's address once Istio is installed;
-an instance becomes a systemd-nspawn VM (``lab.vms.Fleet``).
+a cluster becomes a real control plane at its endpoint plus a network namespace with its node, pod and
+LoadBalancer addresses, the real istiod for each istiod pod once Istio is installed, and the east-west gateway's
+passthrough to it; an instance becomes a systemd-nspawn VM (``lab.vms.Fleet``).
 """
 
 import json
@@ -38,8 +38,8 @@ def lb_range(cluster_number):
 
 class KubeClusters(ClusterBackend):
     """GKE clusters as real control planes (lab.kubernetes) with their API server on ``<endpoint>:443``, their
-    network namespace on the VPC, a LoadBalancer controller, and each cluster's istiod end
-    (lab.istio.istiod.supervisor)."""
+    network namespace on the VPC, a LoadBalancer controller, and Istio's moving parts: the real istiod for each
+    istiod pod and the east-west gateway's passthrough (lab.istio.cluster)."""
 
     def __init__(self, state_dir, vpc, prefix):
         self.state_dir = state_dir

@@ -146,7 +146,10 @@ class EastWestGateway:
                 return
             with upstream:
                 upstream.settimeout(None)
-                splice(client, upstream)
+                try:
+                    splice(client, upstream)
+                except OSError:
+                    pass    # either side reset the connection (an agent refused by istiod does): it is over
 
     def _apply_source_ranges(self, address, service):
         """Make the cluster namespace drop packets to the gateway's address and ports from sources outside its

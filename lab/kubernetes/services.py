@@ -129,7 +129,10 @@ class ApiServerRoute:
                 return
             with upstream:
                 upstream.settimeout(None)
-                splice(client, upstream)
+                try:
+                    splice(client, upstream)
+                except OSError:
+                    pass    # either side reset the connection: it is over
 
     def stop(self):
         try:

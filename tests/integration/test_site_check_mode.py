@@ -5,6 +5,7 @@ import os
 
 import pytest
 
+from lab.istio.release import RELEASE
 from lab.kubernetes.testing import running_control_plane
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
@@ -24,7 +25,7 @@ def test_a_stage_after_the_control_plane_ends_a_check_run_on_a_cluster_without_i
                            check=True, extra_vars={
                                'gke_cluster_kubeconfig': kube.kubeconfig, 'gke_cluster_context': 'lab',
                                'gke_cluster_name': 'west', 'meshbridge_app_namespace': 'default',
-                               'meshbridge_istio_version': '1.24.2', 'meshbridge_work_dir': str(tmp_path / 'work'),
+                               'meshbridge_istio_version': RELEASE, 'meshbridge_work_dir': str(tmp_path / 'work'),
                                'meshbridge_verify_storefront': False,
                                'gce_vm_instances': [{'name': 'istio-gce', 'services': [
                                    {'name': 'productcatalogservice', 'port': 3550}]}]})

@@ -47,3 +47,11 @@ def test_a_damaged_hosts_line_is_refused_naming_the_bundle(run_playbook, tmp_pat
     message = refused.task("meshbridge.istio_vm.vm_sidecar : Check the bundle's hosts line, root certificate and token")['msg']
     assert 'The bundle in vm_sidecar_bundle_dir ~/vm is damaged' in message
     assert '(got "istiod.istio-system.svc")' in message
+
+
+def test_an_empty_hosts_file_from_a_bundle_made_without_a_gateway_is_accepted(run_playbook, tmp_path):
+    # mesh_add_vm with require_gateway=false writes an empty hosts file, as istioctl does without a gateway.
+    home = tmp_path / 'home'
+    _bundle(home / 'vm', hosts='')
+    checked = run_playbook(PLAY, extra_vars={'vm_sidecar_bundle_dir': '~/vm'}, env={'HOME': str(home)})
+    assert checked.task('Show the bundle path')['vm_sidecar_bundle_path'] == str(home / 'vm')
