@@ -115,7 +115,7 @@ def _report(tmp_path):
 
 
 def _failure(result):
-    return result.task(ROLE + 'Fail when a check failed')['msg']
+    return result.task(ROLE + 'Fail when a check failed, or did not run though asked for')['msg']
 
 
 def test_a_healthy_vm_in_the_mesh_passes_and_is_reported(verify, cluster, tmp_path):
@@ -130,9 +130,12 @@ def test_a_healthy_vm_in_the_mesh_passes_and_is_reported(verify, cluster, tmp_pa
     assert 'PASSED   mTLS call' in report and '9 products' in report
     assert 'server spiffe://cluster.local/ns/default/sa/productcatalogservice' in report
     assert 'PASSED   cleartext refused' in report
-    assert 'SKIPPED  storefront' in report and 'mesh_verify_storefront_url is not set' in report
-    assert 'SKIPPED  Kiali graph' in report
-    assert 'Result: 4 passed, 0 failed, 2 skipped' in report
+    assert 'SKIPPED  storefront' in report and ('not proven that the storefront works through the ingress, calling the '
+                                                'services from the cluster (mesh_verify_storefront_check is false: not '
+                                                'asked for)') in report
+    assert 'SKIPPED  Kiali graph' in report and 'mesh_verify_kiali_check is false: not asked for' in report
+    assert report.splitlines()[-1] == ('Result: 4 proven, 0 failed, 2 unproven (not asked for: they did not run and prove '
+                                       'nothing); 4 of the 4 checks asked for proven')
     shown = first.task(ROLE + 'Show the report')['msg']
     assert 'Checks' in shown
 
@@ -245,6 +248,7 @@ class _Shop(BaseHTTPRequestHandler):
     """A test double of the Online Boutique frontend and Kiali's graph API, holding the routes, form fields, session
     cookie and bearer token the real ones require (ref: the frontend's handlers, Kiali's API); everything else is 404."""
 
+    home_page = b'<a href="/product/OLJCESPC7Z">Sunglasses</a>'
     checkout_page = b'<h3>Your order is complete!</h3><p>Confirmation # 1d2e</p>'
     orders = 0
     token = 'kiali-token'
@@ -267,7 +271,7 @@ class _Shop(BaseHTTPRequestHandler):
 
     def do_GET(self):  # noqa: N802 (http.server's naming)
         if self.path == '/':
-            self._send(200, b'<a href="/product/OLJCESPC7Z">Sunglasses</a>', [('Set-Cookie', 'shop_session-id=s1; Path=/')])
+            self._send(200, self.home_page, [('Set-Cookie', 'shop_session-id=s1; Path=/')])
         elif self.path == '/product/OLJCESPC7Z' and self._session():
             self._send(200, b'<h2>Sunglasses</h2>')
         elif self.path == '/kiali/api/namespaces/graph?namespaces=default&graphType=workload':
@@ -316,7 +320,7 @@ def test_storefront_and_kiali_checks_when_their_urls_are_given(verify, cluster, 
                   'Kiali graph'):
         assert 'PASSED   %s' % check in report, report
     assert 'order confirmation shown' in report and 'productcatalogservice (%s)' % ENTRY in report
-    assert 'SKIPPED  mTLS call' in report and 'mesh_verify_grpc_check is false' in report
+    assert 'SKIPPED  mTLS call' in report and 'mesh_verify_grpc_check is false: not asked for' in report
     assert _Shop.token not in json.dumps(passed.report), 'the Kiali token is never shown'
     assert _Shop.orders == 1
 
@@ -326,11 +330,62 @@ def test_storefront_and_kiali_checks_when_their_urls_are_given(verify, cluster, 
     results = checked.task(ROLE + 'Record the storefront checks')['ansible_facts']['mesh_verify_results']
     statuses = dict((result['check'], (result['status'], result['detail'])) for result in results)
     assert statuses['storefront home'][0] == statuses['storefront product page'][0] == 'passed'
-    assert statuses['storefront add to cart'] == ('skipped', 'check mode: nothing is put in the cart')
-    assert statuses['storefront checkout'] == ('skipped', 'check mode: nothing is ordered')
+    assert statuses['storefront add to cart'] == (
+        'skipped', 'not proven that a product can be put in the cart (check mode: nothing is put in the cart)')
+    assert statuses['storefront checkout'] == ('skipped', 'not proven that an order goes through (check mode: nothing is ordered)')
 
     monkeypatch.setattr(_Shop, 'checkout_page', b'<h3>Something went wrong</h3>')
     failed = _failure(verify(expect_failure=True, **dict(urls, mesh_verify_kiali_token='wrong')))
     assert 'storefront checkout %s/cart/checkout: HTTP 200, no order confirmation on the page' % shop in failed
     assert "Kiali graph default: HTTP 401 from Kiali's graph API" in failed
     assert '2 mesh check(s) failed' in failed
+
+
+def test_calls_turned_off_on_purpose_are_unproven_not_failed(verify, cluster, tmp_path):
+    kubectl = cluster[1]
+    kubectl.run('apply', '-f', '-', stdin=json.dumps(_entry({'app': 'productcatalogservice', 'version': 'v1'})))
+    _set_health(kubectl, 'True')
+    passed = verify(mesh_verify_grpc_check=False)
+    report = _report(tmp_path)
+    assert ('SKIPPED  %-24s istio-gce/productcatalogservice\n           not proven that a mesh identity ' % 'mTLS call'
+            + 'reaches productcatalogservice on istio-gce over mutual TLS through its sidecar (mesh_verify_grpc_check is '
+            'false: not asked for)') in report
+    assert 'not proven that productcatalogservice on istio-gce refuses cleartext (STRICT mTLS)' in report
+    assert 'not proven that the storefront works through the ingress' in report
+    assert report.splitlines()[-1] == ('Result: 2 proven, 0 failed, 4 unproven (not asked for: they did not run and prove '
+                                       'nothing); 2 of the 2 checks asked for proven')
+    tally = passed.task(ROLE + 'Count what was asked for, proven and unproven')['ansible_facts']['mesh_verify_tally']
+    assert (tally['required'], tally['proven'], tally['failed'], tally['unproven'], tally['missing']) == (2, 2, 0, 4, [])
+
+
+def test_checks_asked_for_that_cannot_run_fail_the_run(verify, cluster, tmp_path):
+    # The storefront asked for without an address to call (as site.yml asks for it when the ingress has none):
+    # before, each step was a skip and the run passed.
+    kubectl = cluster[1]
+    kubectl.run('apply', '-f', '-', stdin=json.dumps(_entry({'app': 'productcatalogservice', 'version': 'v1'})))
+    _set_health(kubectl, 'True')
+    failed = verify(expect_failure=True, mesh_verify_storefront_check=True, mesh_verify_kiali_check=True)
+    assert failed.returncode != 0
+    message = _failure(failed)
+    assert '5 mesh check(s) failed' in message
+    for check in ('storefront home', 'storefront product page', 'storefront add to cart', 'storefront checkout'):
+        assert ('%s ingress: asked for, but did not run, so nothing is proven: mesh_verify_storefront_url is empty' % check) in message
+    assert 'Kiali graph default: asked for, but did not run, so nothing is proven: mesh_verify_kiali_url is empty' in message
+    assert '(4 of the 9 checks asked for proven;' in message
+    report = _report(tmp_path)
+    assert 'SKIPPED' not in report and report.splitlines()[-1].startswith('Result: 4 proven, 5 failed, 0 unproven')
+
+
+def test_a_storefront_step_that_did_not_run_after_a_failed_one_fails_too(verify, cluster, shop, tmp_path, monkeypatch):
+    kubectl = cluster[1]
+    kubectl.run('apply', '-f', '-', stdin=json.dumps(_entry({'app': 'productcatalogservice', 'version': 'v1'})))
+    _set_health(kubectl, 'True')
+    # The home page has no product link: the product page, the cart and the checkout cannot run.
+    monkeypatch.setattr(_Shop, 'home_page', b'<p>no products</p>')
+    failed = verify(expect_failure=True, mesh_verify_storefront_url=shop, mesh_verify_grpc_check=False)
+    assert failed.returncode != 0
+    message = _failure(failed)
+    assert '4 mesh check(s) failed' in message
+    assert 'storefront home %s/: HTTP 200' % shop in message
+    assert 'storefront checkout %s/cart/checkout: asked for, but did not run, so nothing is proven: an earlier storefront step failed' % shop in message
+    assert _report(tmp_path).splitlines()[-1].startswith('Result: 2 proven, 4 failed, 3 unproven')
