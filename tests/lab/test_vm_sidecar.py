@@ -226,8 +226,8 @@ def _tls_dir(work, name, files):
     return directory
 
 
-def test_a_token_gone_after_a_reboot_is_not_needed_and_is_placed_again_without_a_restart(lab, paths, run_playbook,
-                                                                                          tmp_path):
+def test_a_token_gone_after_a_reboot_is_not_needed_and_is_placed_again_without_a_restart(
+        lab, paths, run_playbook, tmp_path):
     # /var/run is a tmpfs: after a reboot the token is gone and istio.service starts without it. The real agent
     # needs none while its certificate in /etc/certs is valid: it presents that certificate to istiod instead.
     restart_with_a_fresh_log(lab, 'rm /var/run/secrets/tokens/istio-token')
