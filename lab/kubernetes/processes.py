@@ -77,6 +77,10 @@ def stop_marked(prefix, timeout=10):
     for pid in pids:
         if _alive(pid):
             _kill(pid, signal.SIGKILL)
+    # A killed process is in /proc until the kernel has torn it down; a busy machine takes a moment for that.
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline and any(_alive(pid) for pid in pids):
+        time.sleep(0.05)
     return len(pids)
 
 

@@ -278,10 +278,17 @@ def test_the_service_runs_the_real_agent_which_stops_on_the_missing_bundle(vm):
         if NO_ROOT_CERT not in log:
             raise NotReady('istio.log: ' + log[-300:])
         return log
+
+    def exit_journaled():
+        # systemd records the exit a moment after the agent's last line: wait for it rather than read once.
+        journal = vm.run('journalctl', '-u', 'istio', '--no-pager', '-o', 'cat').stdout
+        if 'istio.service: Main process exited' not in journal:
+            raise NotReady('journal: ' + journal[-300:])
+        return journal
     try:
         log = wait_for(agent_stopped, timeout=60, what="the real pilot-agent's fatal line")
+        journal = wait_for(exit_journaled, timeout=30, what="systemd's record of the agent's exit")
     finally:
-        journal = vm.run('journalctl', '-u', 'istio', '--no-pager', '-o', 'cat').stdout
         vm.run('systemctl', 'stop', 'istio')
     assert 'Version %s-' % VERSION in log
     # istio-start.sh sends `pilot-agent proxy`'s output to /var/log/istio/istio.log; the journal has what it runs
