@@ -93,3 +93,52 @@ def test_bad_input_is_refused():
     from ansible.errors import AnsibleFilterError
     with pytest.raises(AnsibleFilterError):
         tally({'check': 'x'})
+
+
+def _from_inside(check_mode=False):
+    """The results of the checks made from inside the mesh: a client pod calls each VM service, each VM a cluster
+    service."""
+    results = [] if check_mode else [_result('pod to VM', target) for target in TARGETS]
+    return results + [_result('VM to cluster', 'istio-gce'), _result('VM to cluster', 'istio-gce-2')]
+
+
+def test_the_checks_from_inside_the_mesh_are_one_per_vm_service_and_one_per_vm():
+    counted = tally(_all_passed(grpc=False) + _from_inside(), grpc=False, from_cluster=True, from_vms=True)
+    assert (counted['required'], counted['proven'], counted['failed'], counted['missing']) == (5 + 3 + 2, 10, 0, [])
+
+
+def test_a_check_from_inside_the_mesh_that_recorded_nothing_fails():
+    results = [result for result in _all_passed(grpc=False) + _from_inside()
+               if (result['check'], result['target']) not in (('pod to VM', 'istio-gce-2/shippingservice'),
+                                                              ('VM to cluster', 'istio-gce'))]
+    counted = tally(results, grpc=False, from_cluster=True, from_vms=True)
+    assert counted['missing'] == [{'check': 'pod to VM', 'target': 'istio-gce-2/shippingservice'},
+                                  {'check': 'VM to cluster', 'target': 'istio-gce'}]
+    assert counted['failed'] == 2 and counted['proven'] == 8 and counted['required'] == 10
+
+
+def test_the_checks_from_inside_the_mesh_turned_off_on_purpose_are_unproven():
+    skipped = [_result('pod to VM', target, 'skipped', 'not asked for') for target in TARGETS]
+    skipped += [_result('VM to cluster', vm['name'], 'skipped', 'not asked for') for vm in VMS]
+    counted = tally(_all_passed(grpc=False) + skipped, grpc=False)
+    assert (counted['required'], counted['proven'], counted['failed'], counted['unproven'], counted['missing']) == (5, 5, 0, 5, [])
+    # Asked for, the same skips did not run: failures.
+    counted = tally(_all_passed(grpc=False) + skipped, grpc=False, from_cluster=True, from_vms=True)
+    assert (counted['required'], counted['failed'], counted['unproven']) == (10, 5, 0)
+
+
+def test_a_check_run_asks_for_no_pod_to_vm_but_still_for_vm_to_cluster():
+    counted = tally(_all_passed(grpc=False) + _from_inside(check_mode=True), grpc=False, from_cluster=True,
+                    from_vms=True, check_mode=True)
+    assert (counted['required'], counted['proven'], counted['failed'], counted['missing']) == (7, 7, 0, [])
+    counted = tally(_all_passed(grpc=False), grpc=False, from_cluster=True, from_vms=True, check_mode=True)
+    assert [(missing['check'], missing['target']) for missing in counted['missing']] == [
+        ('VM to cluster', 'istio-gce'), ('VM to cluster', 'istio-gce-2')]
+
+
+def test_a_failed_pod_to_vm_call_stays_failed_with_its_detail():
+    results = _all_passed(grpc=False) + _from_inside()
+    results[-3] = _result('pod to VM', TARGETS[2], 'failed', 'exit code 78: Unavailable')
+    counted = tally(results, grpc=False, from_cluster=True, from_vms=True)
+    assert counted['missing'] == [{'check': 'pod to VM', 'target': TARGETS[2]}]
+    assert [result['detail'] for result in counted['results'] if result['status'] == 'failed'] == ['exit code 78: Unavailable']
