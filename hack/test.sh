@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The test command: `make test` runs every stage; `hack/test.sh STAGE...` runs some.
-# Stages: lint sanity unit lab integration molecule, and lab-integration (both at once, as `make test` runs them).
+# Stages: lint sanity unit matrix lab integration molecule, and lab-integration (both at once, as `make test` runs them).
 # Each prints its wall time; the first failure stops the run.
 set -euo pipefail
 
@@ -32,6 +32,11 @@ stage_unit() {
   pytest -q -p no:cacheprovider --timeout 60 tests/unit
 }
 
+# Sanity, unit tests and the collection artifact test on the other supported ansible-core releases (Python 3.13).
+stage_matrix() {
+  hack/matrix.sh
+}
+
 # The lab and integration tests mostly wait (VMs booting, operations at the lab's GCP latencies), so they run in
 # MESHBRIDGE_TEST_WORKERS processes (default 4, on 2 cores). A test file stays on one worker: several files bring
 # up one lab VM or cluster for all their tests, in file order.
@@ -61,7 +66,7 @@ stage_molecule() {
 }
 
 stages=("$@")
-((${#stages[@]})) || stages=(lint sanity unit lab-integration molecule)
+((${#stages[@]})) || stages=(lint sanity unit matrix lab-integration molecule)
 for stage in "${stages[@]}"; do
   start=$SECONDS
   stage_note=
