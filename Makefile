@@ -1,5 +1,5 @@
 # Entry points; see README.md.
-.PHONY: test lint sanity unit lab-tests integration molecule bootstrap freeze lab lab-up lab-down lab-status
+.PHONY: test lint sanity unit lab-tests integration molecule bootstrap freeze lab lab-up lab-down lab-status docs
 
 test:
 	hack/test.sh
@@ -12,6 +12,10 @@ lab-tests:
 
 bootstrap:
 	hack/bootstrap.sh
+
+# The HTML docsite in .build/docs/build/html (antsibull-docs and sphinx-build -W; `make lint` builds it too).
+docs:
+	hack/docs.sh
 
 # Re-pin constraints.txt from a venv built from requirements-dev.txt alone.
 freeze:
