@@ -80,7 +80,12 @@ def test_nothing_of_the_lab_ships(installed):
     assert not leaked, leaked
     for shipped in ['playbooks/site.yml', 'playbooks/teardown.yml', 'inventories/gcp/group_vars/all.yml',
                     'inventories/gcp/meshbridge.gcp_compute.yml', 'docs/README-collection.md', 'requirements.txt',
-                    'meta/runtime.yml', 'LICENSE', 'CHANGELOG.md', 'changelogs/changelog.yaml']:
+                    'meta/runtime.yml', 'LICENSE', 'CHANGELOG.md', 'changelogs/changelog.yaml',
+                    # The docsite's guides, where antsibull-docs and Galaxy look for them, and the execution
+                    # environment with the files it names relative to the collection's root.
+                    'docs/docsite/links.yml', 'docs/docsite/extra-docs.yml', 'docs/docsite/rst/guide_user.rst',
+                    'docs/docsite/rst/guide_execution_environment.rst', 'meta/execution-environment.yml',
+                    'bindep.txt']:
         assert shipped in names, shipped
     assert manifest['collection_info']['readme'] == 'docs/README-collection.md'
     readme = (installed['root'] / 'docs' / 'README-collection.md').read_text()
