@@ -130,6 +130,19 @@ options:
     default: {}
   operation_timeout:
     default: 2400
+  wait:
+    description:
+      - Whether to wait for the cluster's creation or deletion. With V(false) the module starts it and returns the
+        operation in RV(operation) at once, for M(meshbridge.istio_vm.container_operation_info) to wait for, which
+        shows each step's status (the P(meshbridge.istio_vm.gke_cluster#role) role does that); a later run with
+        V(true) compares the finished cluster.
+      - Also with V(false), a cluster being created or changed (C(PROVISIONING), C(RECONCILING), C(STOPPING)), say
+        by a run killed half-way, is not compared or changed; its operation is returned in RV(operation), to be
+        waited for instead of started again.
+      - Changes to an existing cluster, and the deletion that precedes a replacement, are always waited for.
+    type: bool
+    default: true
+    version_added: 0.2.0
 notes:
   - Replaces C(google.cloud.gcp_container_cluster) 1.10.2, measured against the lab's container stand-in (and read
     in its source). Under C(--check) that module is skipped; it has no diff; it polls operations every second with
@@ -163,6 +176,31 @@ EXAMPLES = r'''
     node_count: 3
     disk_size_gb: 50
     disk_type: pd-standard
+
+- name: Start the creation without waiting, then wait showing its status every 25 s (ansible-core 2.18+)
+  meshbridge.istio_vm.container_cluster:
+    name: west
+    location: us-west2-a
+    project: my-project
+    auth_kind: application
+    wait: false
+  register: west_started
+
+- name: Wait for the cluster's operation
+  meshbridge.istio_vm.container_operation_info:
+    name: "{{ west_started.operation.name }}"
+    location: us-west2-a
+    project: my-project
+    auth_kind: application
+    wait_timeout: 25
+    fail_on_timeout: "{{ ansible_loop.last }}"
+  # 96 x 25 s: the module's operation_timeout. No operation, no loop.
+  loop: "{{ range(96) | list if west_started.operation else [] }}"
+  loop_control:
+    extended: true
+    label: "{{ west_wait.msg | default('') }}"
+    break_when: west_wait.done | default(false) or west_wait is failed
+  register: west_wait
 '''
 
 RETURN = r'''
@@ -193,6 +231,17 @@ api_retries:
   type: list
   elements: dict
   sample: []
+operation:
+  description:
+    - The operation started (O(wait=false)) or found running on the cluster, to wait for; null when there is none
+      to wait for (the module waited, or nothing had to change).
+  returned: always
+  type: dict
+  sample: {"name": "operation-1", "operationType": "CREATE_CLUSTER", "status": "RUNNING",
+           "targetLink": "https://container.googleapis.com/v1/projects/123/zones/us-west2-a/clusters/west",
+           "selfLink": "https://container.googleapis.com/v1/projects/123/zones/us-west2-a/operations/operation-1",
+           "startTime": "2026-01-02T03:04:05.123456789Z"}
+  version_added: 0.2.0
 identity:
   description: The service account the module authenticated as, when the credentials name one.
   returned: when known
@@ -229,6 +278,7 @@ def main():
         services_ipv4_cidr=dict(type='str'),
         resource_labels=dict(type='dict', default={}),
         operation_timeout=dict(type='int', default=2400),
+        wait=dict(type='bool', default=True),
     )
     module = AnsibleModule(argument_spec=argument_spec, supports_check_mode=True)
     run_resource_module(module, Cluster)

@@ -61,6 +61,14 @@ def pool_nodes_per_zone(client, pool):
     return sizes
 
 
+def operation_summary(operation):
+    """The fields of an Operation that name it and say how far it is, for the module's result; None for None."""
+    if operation is None:
+        return None
+    return dict((key, operation.get(key)) for key in ('name', 'operationType', 'status', 'targetLink', 'selfLink',
+                                                      'startTime'))
+
+
 def check_telemetry(cloud_logging, cloud_monitoring):
     """Refuse the logging/monitoring pair GKE refuses, naming the parameters, the rule and the fix."""
     if bool(cloud_logging) != bool(cloud_monitoring):
@@ -89,6 +97,10 @@ class Cluster(ManagedResource):
         self.self_link = '%s/clusters/%s' % (self.location_url, self.name)
         self.pool_link = '%s/nodePools/%s' % (self.self_link, params['node_pool_name'])
         self._poller = poller or Poller(first=2.0, cap=20.0)
+        # wait=false: the creation or deletion is started and returned, not waited for (a task polls it, showing
+        # its progress); so is an operation found creating or changing the cluster, which is not started again.
+        self.wait = params.get('wait', True)
+        self.started = None
         if params['state'] == 'present':
             self._validate()
 
@@ -156,6 +168,29 @@ class Cluster(ManagedResource):
             'servicesIpv4Cidr': cluster.get('servicesIpv4Cidr'),
         }
 
+    def run(self, state, check_mode):
+        if not self.wait and not check_mode:
+            pending = self._pending()
+            if pending is not None:
+                return pending
+        result = super(Cluster, self).run(state, check_mode)
+        result['operation'] = operation_summary(self.started)
+        return result
+
+    def _pending(self):
+        """When the cluster is being created or changed (a run killed half-way, GKE's own upgrade), the result
+        that names the operation doing it and changes nothing; None otherwise. Compared only once it is done."""
+        current = self.client.get_or_none(self.self_link)
+        if current is None or current.get('status') not in self._TRANSIENT:
+            return None
+        running = self._running_operations()
+        if not running:
+            return None  # nothing to name: run() waits for the cluster as with wait=true
+        view = self.current_view(current)
+        return {'changed': False, 'changed_fields': [], 'diff': {'before': view, 'after': view},
+                'cluster': current, 'operation': operation_summary(running[0]), 'operations': [],
+                'api_retries': self.client.retried}
+
     def _wait(self, operation):
         fallback = '%s/operations/%s' % (self.location_url, operation.get('name'))
         return self.waiter.wait(operation, operation.get('selfLink') or fallback, self.params['operation_timeout'])
@@ -202,7 +237,11 @@ class Cluster(ManagedResource):
         }
         if params['subnetwork']:
             cluster['subnetwork'] = params['subnetwork']
-        self._wait(self.client.post('%s/clusters' % self.location_url, {'cluster': cluster}))
+        operation = self.client.post('%s/clusters' % self.location_url, {'cluster': cluster})
+        if not self.wait:
+            self.started = operation
+            return self.client.get_or_none(self.self_link) or {}
+        self._wait(operation)
         created = self._await_steady()
         if created is None or created.get('status') != 'RUNNING':
             raise GcpOperationError('cluster %s was created but is %s: %s' % (
@@ -231,7 +270,12 @@ class Cluster(ManagedResource):
         return self._await_steady()
 
     def delete(self, current):
-        self._wait(self._mutate('DELETE', self.self_link))
+        operation = self._mutate('DELETE', self.self_link)
+        # A replacement's deletion is waited for: the creation cannot start before it is done.
+        if not self.wait and self.params['state'] == 'absent':
+            self.started = operation
+        else:
+            self._wait(operation)
 
     # -- a cluster busy with other operations ------------------------------------------------------------------------
 
