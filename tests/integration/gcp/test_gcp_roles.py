@@ -46,6 +46,8 @@ PLAYBOOK = """
 
 # Task names as the json callback reports them: role-prefixed, templated.
 CLUSTER_TASK = 'meshbridge.istio_vm.gke_cluster : Ensure the GKE cluster is present'
+WAIT_TASK = "meshbridge.istio_vm.gke_cluster : Wait for the cluster's operation"
+FINISH_TASK = 'meshbridge.istio_vm.gke_cluster : Finish the GKE cluster once its operation is done'
 VMS_TASK = 'meshbridge.istio_vm.gce_vm : Wait for the VMs to be present'
 FIREWALL_TASK = "meshbridge.istio_vm.gce_vm : Ensure the firewall rule from the pod range to each VM's service ports is present"
 
@@ -168,7 +170,7 @@ def test_bad_input_is_rejected_before_any_call(run_playbook, gcp_lab, tmp_path):
 def test_injected_503s_still_converge(run_playbook, gcp_lab, tmp_path):
     gcp_lab.gcp.settings.rate_503 = 0.2
     first = run_playbook(PLAYBOOK, extra_vars=role_vars(tmp_path), env=gcp_lab.env)
-    retried = [entry for name in (CLUSTER_TASK, VMS_TASK)
+    retried = [entry for name in (CLUSTER_TASK, WAIT_TASK, FINISH_TASK, VMS_TASK)
                for item in module_results(first, name) for entry in item.get('api_retries', [])]
     assert retried and all(entry['cause'] == 503 for entry in retried)
     second = run_playbook(PLAYBOOK, extra_vars=role_vars(tmp_path), env=gcp_lab.env)
@@ -181,8 +183,11 @@ def test_injected_503s_still_converge(run_playbook, gcp_lab, tmp_path):
 def test_failed_operation_is_reported_clearly_and_the_next_run_converges(run_playbook, gcp_lab, tmp_path):
     gcp_lab.gcp.operations.fail_next('CREATE_CLUSTER', message='Insufficient regional quota to satisfy request.')
     failed = run_playbook(PLAYBOOK, extra_vars=role_vars(tmp_path), env=gcp_lab.env, expect_failure=True)
-    outcome = failed.task(CLUSTER_TASK)
-    assert outcome['failed']
+    # The creation was started; its operation's error fails the wait, on its first line after the failure.
+    assert failed.task(CLUSTER_TASK)['changed'] is True
+    waits = module_results(failed, WAIT_TASK)
+    outcome = waits[-1]
+    assert outcome['failed'] and not any(item.get('failed') for item in waits[:-1])
     assert 'CREATE_CLUSTER on https://container.googleapis.com/v1/projects/meshbridge-lab/' in outcome['msg']
     assert outcome['msg'].endswith('failed: 13: Insufficient regional quota to satisfy request.')
     converged = run_playbook(PLAYBOOK, extra_vars=role_vars(tmp_path), env=gcp_lab.env)
