@@ -57,5 +57,6 @@ export PATH=$PATH:/usr/local/go/bin
 command -v go >/dev/null || { echo "bootstrap: no go command (this kind of machine has it in /usr/local/go)" >&2; exit 1; }
 started=$SECONDS
 lab_bin=$(hack/build-lab-tools.sh)
-echo "bootstrap: lab programs ready in $lab_bin ($((SECONDS - started)) s)"
+clients_bin=$(hack/build-lab-clients.sh)
+echo "bootstrap: lab programs ready in $lab_bin and $clients_bin ($((SECONDS - started)) s)"
 echo "bootstrap: ready"

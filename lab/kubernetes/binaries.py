@@ -6,6 +6,7 @@ import subprocess
 
 _TOP = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 _BUILD = os.path.join(_TOP, 'hack', 'build-lab-tools.sh')
+_BUILD_CLIENTS = os.path.join(_TOP, 'hack', 'build-lab-clients.sh')
 
 
 class MissingBinary(RuntimeError):
@@ -32,6 +33,19 @@ def path(name):
     found = os.path.join(directory(), name)
     if not os.path.exists(found):
         raise MissingBinary('%s is not in %s' % (name, directory()))
+    return found
+
+
+@functools.lru_cache(maxsize=None)
+def client(name):
+    """The path of client program ``name`` (``grpcurl``), built from lab/tools/clients' pins if it is not there yet."""
+    completed = subprocess.run([_BUILD_CLIENTS], capture_output=True, text=True, check=False)
+    if completed.returncode != 0:
+        raise MissingBinary('%s failed (exit %d): %s'
+                            % (_BUILD_CLIENTS, completed.returncode, completed.stderr.strip()[-2000:]))
+    found = os.path.join(completed.stdout.strip().splitlines()[-1], name)
+    if not os.path.exists(found):
+        raise MissingBinary('%s is not built by %s' % (name, _BUILD_CLIENTS))
     return found
 
 
