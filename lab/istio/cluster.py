@@ -14,6 +14,7 @@ import yaml
 
 from lab.istio.eastwest_gateway import EastWestGateway
 from lab.istio.istiod_pods import IstiodPods
+from lab.istio.mesh_pods import MeshPods
 from lab.kubernetes.client import KubeApi, KubeError
 from lab.kubernetes.services import ApiServerRoute, ServiceRouting
 
@@ -52,6 +53,7 @@ class ClusterIstio:
                                         network.add_service_address)
         os.makedirs(state_dir, mode=0o700, exist_ok=True)
         self.istiods = IstiodPods(plane, network, api_address, state_dir, prefix, LAB_ISTIOD_ENV, lab_mesh_config, log)
+        self.mesh_pods = MeshPods(plane, network, self.routing, api_address, state_dir, prefix, log)
         self._api = KubeApi(plane.url, plane.ca_path, plane.token)
         self.gateway = EastWestGateway(self._api, self.routing, network.netns, log)
         self._stopping = threading.Event()
@@ -65,6 +67,7 @@ class ClusterIstio:
     def sync(self):
         """One round; True if anything changed."""
         changed = self.istiods.sync()
+        changed = self.mesh_pods.sync() or changed
         return self.gateway.sync() or changed
 
     def _run(self):
@@ -82,6 +85,7 @@ class ClusterIstio:
         if self._thread.is_alive():
             self._thread.join(timeout=30)
         self.gateway.stop()
+        self.mesh_pods.stop()
         self.istiods.stop()
         self.api_route.stop()
         self.routing.close()

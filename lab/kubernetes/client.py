@@ -65,6 +65,10 @@ class KubeApi:
     def replace(self, path, body):
         return self._call('PUT', path, body)
 
+    def patch(self, path, body):
+        """A JSON merge patch (RFC 7386), as the kubelet writes a pod's status."""
+        return self._call('PATCH', path, body, 'application/merge-patch+json')
+
     def delete(self, path, preconditions=None):
         body = {'kind': 'DeleteOptions', 'apiVersion': 'v1', 'preconditions': preconditions} if preconditions else None
         try:

@@ -98,16 +98,16 @@ class ServiceRouting:
         self.api.close()
 
 
-class ApiServerRoute:
-    """A relay in network namespace ``netns_name`` at ``address:443`` (the ``kubernetes`` Service's ClusterIP,
-    held in the namespace by ``hold_address``) to the API server at ``upstream`` (host, port) on the host."""
+class TcpRelay:
+    """Accepts TCP connections in network namespace ``netns_name`` at ``address:port`` and splices each with the
+    connection ``connect()`` opens (None or an OSError: the client's connection is closed)."""
 
-    def __init__(self, netns_name, address, upstream, hold_address):
-        hold_address(address)
+    def __init__(self, netns_name, address, port, connect, name='tcp-relay'):
         self.address = address
-        self._listener = netns.listen_tcp(netns_name, address, 443, backlog=64)
-        self._upstream = upstream
-        self._thread = threading.Thread(target=self._serve, name='api-server-route', daemon=True)
+        self.port = port
+        self._connect = connect
+        self._listener = netns.listen_tcp(netns_name, address, port, backlog=64)
+        self._thread = threading.Thread(target=self._serve, name=name, daemon=True)
 
     def start(self):
         self._thread.start()
@@ -124,8 +124,10 @@ class ApiServerRoute:
     def _relay(self, client):
         with client:
             try:
-                upstream = socket.create_connection(self._upstream, timeout=5)
+                upstream = self._connect()
             except OSError:
+                return
+            if upstream is None:
                 return
             with upstream:
                 upstream.settimeout(None)
@@ -141,3 +143,23 @@ class ApiServerRoute:
             pass
         self._listener.close()
         self._thread.join(timeout=5)
+
+
+class ApiServerRoute(TcpRelay):
+    """A relay in network namespace ``netns_name`` at ``address:443`` (the ``kubernetes`` Service's ClusterIP,
+    held in the namespace by ``hold_address``) to the API server at ``upstream`` (host, port) on the host."""
+
+    def __init__(self, netns_name, address, upstream, hold_address):
+        hold_address(address)
+        super().__init__(netns_name, address, 443, lambda: socket.create_connection(upstream, timeout=5),
+                         'api-server-route')
+
+
+class ServiceRelay(TcpRelay):
+    """A Service's ClusterIP and port in network namespace ``netns_name`` (held there by ``hold_address``),
+    relayed to a ready endpoint through ``connect(host, port)`` (ServiceRouting.connect): kube-proxy's old
+    userspace mode, for the connections the lab's pods make that their sidecar does not capture."""
+
+    def __init__(self, netns_name, address, port, connect, hold_address):
+        hold_address(address)
+        super().__init__(netns_name, address, port, lambda: connect(address, port), 'service-relay')

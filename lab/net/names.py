@@ -64,7 +64,7 @@ class LabNames:
         if not netns.startswith(self.prefix):
             return False
         rest = netns[len(self.prefix):]
-        return rest in ('vpc', 'controller') or rest.startswith(('gke-', 'vm-'))
+        return rest in ('vpc', 'controller') or rest.startswith(('gke-', 'vm-', 'pod-'))
 
 
 def bridge_port(kind, name):
