@@ -7,7 +7,8 @@ gateway's pods serves in TLS ``PASSTHROUGH`` mode and a VirtualService bound to 
 match port, first destination), and passes each connection unopened to the destination Service (lab.kubernetes.services).
 Without both objects the port is closed, as the gateway's Envoy has no listener for it.
 Simplified: SNI matches (``sniHosts``) are not read (the samples match ``*``); weighted destinations take the first;
-the cross-network ``AUTO_PASSTHROUGH`` server on 15443 is not modelled (pods run nothing to reach).
+the cross-network ``AUTO_PASSTHROUGH`` server on 15443 is not modelled (the collection does not open it: its VMs
+share the cluster's Istio network and reach pods directly).
 
 The Service's ``spec.loadBalancerSourceRanges`` are applied as GKE applies them: it makes the load balancer's VPC
 firewall rules from them, so only those sources reach the Service's ports, and others' packets are dropped

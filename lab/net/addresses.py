@@ -4,6 +4,8 @@ import ipaddress
 
 SUBNET = ipaddress.ip_network('10.168.0.0/20')
 GATEWAY = ipaddress.ip_address('10.168.0.1')
+# GCE's metadata server, the VMs' DNS resolver, held by the VPC namespace (lab.net.vpc).
+METADATA_SERVER = ipaddress.ip_address('169.254.169.254')
 CONTROLLER = ipaddress.ip_address('10.168.15.254')
 FIRST_VM = ipaddress.ip_address('10.168.0.20')
 LOAD_BALANCERS = ipaddress.ip_network('10.168.8.0/24')

@@ -4,8 +4,8 @@ Layout (docs/dev/lab.md): bridge ``<prefix>br0`` in netns ``<prefix>vpc`` carrie
 gateway address; the controller's veth end holds 10.168.15.254/20; cluster N's netns ``<prefix>gke-<cluster>``
 has its node IP on ``eth0`` and its pod range on a dummy device ``pods``; LoadBalancer addresses are added to
 ``eth0`` as the Kubernetes stand-in allocates them. (The pod "dummy" is a bridge without ports: this machine's
-kernel has no dummy driver, and a port-less bridge likewise holds addresses and forwards nothing.) VMs (lab.vms) hang off the same bridge. Nothing has a default
-route, nothing forwards or NATs: the VPC namespace has no link to the outside at all.
+kernel has no dummy driver, and a port-less bridge likewise holds addresses and forwards nothing.) VMs (lab.vms) hang off the same bridge. Only the VMs have a default
+route, into the VPC namespace; nothing forwards out or NATs: the VPC namespace has no link to the outside at all.
 """
 
 import ipaddress
@@ -70,6 +70,10 @@ class Vpc:
         try:
             netns.ip(self.netns, 'link', 'add', self.names.bridge, 'type', 'bridge')
             netns.ip(self.netns, 'addr', 'add', f'{addresses.GATEWAY}/{addresses.SUBNET.prefixlen}', 'dev', self.names.bridge)
+            # The metadata server's address, where VMs send DNS queries: nothing answers there in the lab (no
+            # metadata server), so a query is refused at once (ICMP port unreachable) rather than lost. Istio's DNS
+            # capture on a VM redirects queries sent to it, which needs it routable, as it is on GCE.
+            netns.ip(self.netns, 'addr', 'add', f'{addresses.METADATA_SERVER}/32', 'dev', self.names.bridge)
             netns.ip(self.netns, 'link', 'set', self.names.bridge, 'up')
             self._create_controller_link()
         except Exception:

@@ -94,6 +94,10 @@ class Fleet:
                 self.vpc.attach('vm', name, vm.netns, address)
                 for pod_range, node_ip in self.vpc.pod_routes():
                     netns.ip(vm.netns, 'route', 'replace', str(pod_range), 'via', str(node_ip))
+                # A GCE VM's default route: the subnet's gateway, here the VPC namespace, which has no way out and
+                # drops what it cannot deliver. The sidecar's capture needs it: a call to a ClusterIP or the metadata
+                # server (DNS) must be routable before iptables hands it to Envoy or the agent.
+                netns.ip(vm.netns, 'route', 'replace', 'default', 'via', str(addresses.GATEWAY))
                 self._apply_firewall(name)
                 vm.boot()
                 vm.wait_ready(self.boot_timeout)

@@ -110,7 +110,7 @@ def _real_directory(path):
 
 def set_identity(root, hostname, address, fqdn=None):
     """/etc/hostname, the hosts entries GCE adds (the instance's address and names, the metadata server) and
-    GCE's resolver: the metadata server, unreachable in the lab (no route), so lookups fail at once."""
+    GCE's resolver: the metadata server, which in the lab refuses every query (lab.net.vpc), so lookups fail at once."""
     _write(root, '/etc/hostname', hostname + '\n')
     search = ''
     if fqdn:
