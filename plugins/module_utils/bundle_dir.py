@@ -13,7 +13,8 @@ __metaclass__ = type
 import contextlib
 import os
 import stat
-import tempfile
+
+from ansible_collections.meshbridge.istio_vm.plugins.module_utils.atomic_file import write_file
 
 DIR_MODE = 0o700
 FILE_MODE = 0o600
@@ -35,10 +36,11 @@ def _os_errors(path, doing):
 
 class BundleDir:
     """Every method raises BundleDirError, naming the directory, where the OS refuses (permissions, a file in the
-    way, a full disk)."""
+    way, a full disk). ``module`` (the AnsibleModule) writes the files, with its atomic_move."""
 
-    def __init__(self, path):
+    def __init__(self, path, module=None):
         self.path = path
+        self.module = module
 
     def file_path(self, name):
         return os.path.join(self.path, name)
@@ -72,18 +74,9 @@ class BundleDir:
             os.chmod(self.path, DIR_MODE)
 
     def write(self, name, content):
-        """Write through a 0600 temporary file in the same directory, then rename over the old file."""
+        """Replace the file whole (the module's atomic_move), 0600 from its first byte."""
         with _os_errors(self.path, 'write %s' % name):
-            descriptor, temporary = tempfile.mkstemp(dir=self.path, prefix='.%s.' % name)
-            try:
-                with os.fdopen(descriptor, 'w', encoding='utf-8') as handle:
-                    handle.write(content)
-                os.chmod(temporary, FILE_MODE)
-                os.replace(temporary, self.file_path(name))
-            except BaseException:
-                if os.path.exists(temporary):
-                    os.unlink(temporary)
-                raise
+            write_file(self.module, self.file_path(name), content, FILE_MODE)
 
     def existing(self, names):
         return [name for name in names if os.path.exists(self.file_path(name))]

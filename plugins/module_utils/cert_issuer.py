@@ -13,9 +13,9 @@ import collections
 import datetime
 import os
 import re
-import tempfile
 
 from ansible_collections.meshbridge.istio_vm.plugins.module_utils import certificates as certs
+from ansible_collections.meshbridge.istio_vm.plugins.module_utils.atomic_file import write_file
 from ansible_collections.meshbridge.istio_vm.plugins.module_utils.durations import (
     DurationTooLong,
     format_duration,
@@ -78,23 +78,6 @@ def _iso(moment):
 def _read(path):
     with open(path, 'rb') as handle:
         return handle.read()
-
-
-def _write_atomically(path, data, mode):
-    """Replace ``path`` with ``data``; the file has ``mode`` from its first byte, so a key is never exposed."""
-    directory, name = os.path.split(path)
-    fd, temporary = tempfile.mkstemp(dir=directory, prefix='.%s.' % name)
-    try:
-        os.fchmod(fd, mode)
-        with os.fdopen(fd, 'wb') as handle:
-            handle.write(data)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(temporary, path)
-    except BaseException:
-        if os.path.exists(temporary):
-            os.unlink(temporary)
-        raise
 
 
 class CertIssuer:
@@ -384,9 +367,9 @@ class CertIssuer:
             os.makedirs(self.dest, mode=0o700)
         for role in roles:
             if role == 'key':
-                _write_atomically(self._path('key'), certs.private_key_pem(key), 0o600)
+                write_file(self.module, self._path('key'), certs.private_key_pem(key), 0o600)
             else:
-                _write_atomically(self._path(role), contents[role], self._cert_mode())
+                write_file(self.module, self._path(role), contents[role], self._cert_mode())
 
     def run(self):
         spec, profile, ttl, signer = self._check_inputs()

@@ -10,7 +10,8 @@ import base64
 import binascii
 import copy
 import os
-import tempfile
+
+from ansible_collections.meshbridge.istio_vm.plugins.module_utils.atomic_file import write_file
 
 try:
     import yaml
@@ -150,19 +151,11 @@ def entry_view(config, params):
     return view
 
 
-def write(path, config):
-    """Write ``config`` to ``path`` atomically, mode 0600 (it may hold credentials). A symlinked kubeconfig is
-    written where the link points, so the link stays."""
+def write(module, path, config):
+    """Write ``config`` to ``path`` atomically (``module``'s atomic_move), mode 0600 (it may hold credentials). A
+    symlinked kubeconfig is written where the link points, so the link stays."""
     path = os.path.realpath(path)
     directory = os.path.dirname(path)
     if not os.path.isdir(directory):
         os.makedirs(directory, 0o700)
-    handle, temporary = tempfile.mkstemp(dir=directory, prefix='.kubeconfig-')
-    try:
-        with os.fdopen(handle, 'w') as stream:
-            yaml.safe_dump(config, stream, default_flow_style=False, sort_keys=False)
-        os.chmod(temporary, 0o600)
-        os.rename(temporary, path)
-    except Exception:
-        os.unlink(temporary)
-        raise
+    write_file(module, path, yaml.safe_dump(config, default_flow_style=False, sort_keys=False), 0o600)

@@ -157,7 +157,7 @@ def main():
         wanted = kubeconfig.merge(current, params)
         changed = wanted != current
         if changed and not module.check_mode:
-            kubeconfig.write(params['path'], wanted)
+            kubeconfig.write(module, params['path'], wanted)
     except (kubeconfig.KubeconfigError, OSError) as exc:
         module.fail_json(msg=str(exc))
     module.exit_json(changed=changed, path=params['path'], context=params['context'],

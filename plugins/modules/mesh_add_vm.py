@@ -158,9 +158,7 @@ options:
         required: true
   network:
     description:
-      - Istio network of the VM (C(ISTIO_META_NETWORK)). A VM that reaches the pods directly (in the cluster's VPC)
-        takes the cluster's network name (C(values.global.network)); left empty while the cluster has one, istiod sends
-        the VM's calls to pods through the east-west gateway's cross-network port 15443 instead.
+      - Istio network of the VM (C(ISTIO_META_NETWORK)); empty for a VM on the cluster's network.
     type: str
     default: ''
   address:
@@ -611,7 +609,7 @@ def main():
         module.fail_json(msg=str(error))
     try:
         client = kube.connect(params, discovery_cache_dir=module.tmpdir)
-        runner = MeshAddVmRunner(client, workload, params, check_mode=module.check_mode)
+        runner = MeshAddVmRunner(client, workload, params, check_mode=module.check_mode, module=module)
         result = runner.present() if params['state'] == 'present' else runner.absent()
     except (MeshAddVmError, BundleDirError, kube.KubeError) as error:
         module.fail_json(msg=str(error))

@@ -18,12 +18,13 @@ TOKEN_FILE = 'istio-token'
 
 class BundleWriter:
     """The bundle of ``workload`` (a VmWorkload) in ``bundle_dir``, with tokens from the cluster behind ``kube``.
-    ``diffs`` collects a diff entry per file that changes. Nothing is written in check mode."""
+    ``diffs`` collects a diff entry per file that changes. Nothing is written in check mode; ``module`` (the
+    AnsibleModule) writes the files."""
 
-    def __init__(self, kube, workload, bundle_dir, check_mode=False):
+    def __init__(self, kube, workload, bundle_dir, check_mode=False, module=None):
         self.kube = kube
         self.workload = workload
-        self.directory = BundleDir(bundle_dir)
+        self.directory = BundleDir(bundle_dir, module)
         self.check_mode = check_mode
         self.diffs = []
 

@@ -28,16 +28,16 @@ def _utcnow():
 class MeshAddVmRunner:
     """Registers one VM workload group with the mesh (``present``) or removes it (``absent``). ``workload`` is the
     VmWorkload of the module's parameters ``params``. After a run, ``diffs`` and ``warnings`` hold what the module
-    reports besides the result."""
+    reports besides the result. ``module`` (the AnsibleModule) writes the bundle's files."""
 
-    def __init__(self, kube, workload, params, check_mode=False, now=_utcnow, sleep=time.sleep):
+    def __init__(self, kube, workload, params, check_mode=False, now=_utcnow, sleep=time.sleep, module=None):
         self.workload = workload
         self.params = params
         self.check_mode = check_mode
         self._now = now
         self.facts = ClusterFacts(kube, params, workload.namespace, sleep=sleep)
         self.object_service = ObjectService(kube, self.facts, workload)
-        self.writer = BundleWriter(kube, workload, params['bundle_dir'], check_mode=check_mode)
+        self.writer = BundleWriter(kube, workload, params['bundle_dir'], check_mode=check_mode, module=module)
 
     @property
     def diffs(self):

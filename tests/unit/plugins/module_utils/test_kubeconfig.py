@@ -7,6 +7,8 @@ import yaml
 
 from ansible_collections.meshbridge.istio_vm.plugins.module_utils import kubeconfig
 
+from .ansible_module import real_module
+
 OTHER = {'apiVersion': 'v1', 'kind': 'Config', 'current-context': 'prod',
          'clusters': [{'name': 'prod', 'cluster': {'server': 'https://prod.example'}}],
          'users': [{'name': 'prod', 'user': {'token': 'prod-secret'}}],
@@ -26,7 +28,7 @@ def test_entry_is_added_next_to_existing_ones_and_written_0600(tmp_path):
     with open(path, 'w', encoding='utf-8') as handle:
         yaml.safe_dump(OTHER, handle)
     merged = kubeconfig.merge(kubeconfig.load(path), params())
-    kubeconfig.write(path, merged)
+    kubeconfig.write(real_module(), path, merged)
     written = kubeconfig.load(path)
     assert [c['name'] for c in written['contexts']] == ['prod', 'west']
     assert written['users'][0] == OTHER['users'][0]
@@ -82,7 +84,7 @@ def test_a_symlinked_kubeconfig_is_written_through_the_link(tmp_path):
         yaml.safe_dump(OTHER, handle)
     link = tmp_path / 'config'
     link.symlink_to(real)
-    kubeconfig.write(str(link), kubeconfig.merge(kubeconfig.load(str(link)), params()))
+    kubeconfig.write(real_module(), str(link), kubeconfig.merge(kubeconfig.load(str(link)), params()))
     assert link.is_symlink() and os.readlink(link) == str(real)
     assert [c['name'] for c in kubeconfig.load(str(real))['contexts']] == ['prod', 'west']
     assert sorted(os.listdir(real.parent)) == ['kubeconfig']

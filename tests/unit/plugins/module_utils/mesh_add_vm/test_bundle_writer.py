@@ -6,6 +6,7 @@ import stat
 from ansible_collections.meshbridge.istio_vm.plugins.module_utils.mesh_add_vm.bundle_writer import BundleWriter
 from ansible_collections.meshbridge.istio_vm.plugins.module_utils.workload_group import VmWorkload
 
+from ..ansible_module import real_module
 from .fake_cluster import module_params
 
 FILES = {'cluster.env': "A='1'\n", 'mesh.yaml': 'defaultConfig: {}\n', 'root-cert.pem': 'PEM\n',
@@ -13,7 +14,8 @@ FILES = {'cluster.env': "A='1'\n", 'mesh.yaml': 'defaultConfig: {}\n', 'root-cer
 
 
 def writer(tmp_path, check_mode=False):
-    return BundleWriter(None, VmWorkload(module_params(tmp_path)), str(tmp_path / 'bundle'), check_mode=check_mode)
+    return BundleWriter(None, VmWorkload(module_params(tmp_path)), str(tmp_path / 'bundle'), check_mode=check_mode,
+                        module=real_module())
 
 
 def test_check_mode_writes_nothing_and_the_token_is_a_placeholder(tmp_path):

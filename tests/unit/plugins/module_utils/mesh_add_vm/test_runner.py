@@ -15,6 +15,7 @@ from ansible_collections.meshbridge.istio_vm.plugins.module_utils.mesh_add_vm.er
 from ansible_collections.meshbridge.istio_vm.plugins.module_utils.mesh_add_vm.runner import MeshAddVmRunner
 from ansible_collections.meshbridge.istio_vm.plugins.module_utils.workload_group import VmWorkload
 
+from ..ansible_module import real_module
 from ..fake_clock import FakeClock
 from .fake_cluster import ISTIO_KINDS, Clock, FakeKube, module_params
 
@@ -41,7 +42,7 @@ def kube(clock):
 
 
 def run(kube, clock, params, check_mode=False):
-    runner = MeshAddVmRunner(kube, VmWorkload(params), params, check_mode=check_mode, now=clock,
+    runner = MeshAddVmRunner(kube, VmWorkload(params), params, module=real_module(), check_mode=check_mode, now=clock,
                              sleep=lambda seconds: None)
     result = runner.present() if params['state'] == 'present' else runner.absent()
     return result, runner.diffs
@@ -200,7 +201,7 @@ def test_fields_the_server_drops_are_reported(kube, clock, tmp_path, monkeypatch
     probe = {'grpc': {'port': 3550}, 'period_seconds': None, 'initial_delay_seconds': None, 'timeout_seconds': None,
              'success_threshold': None, 'failure_threshold': None, 'http_get': None, 'tcp_socket': None, 'exec': None}
     params = module_params(tmp_path, probe=probe)
-    runner = MeshAddVmRunner(kube, VmWorkload(params), params, now=clock, sleep=lambda seconds: None)
+    runner = MeshAddVmRunner(kube, VmWorkload(params), params, module=real_module(), now=clock, sleep=lambda seconds: None)
     runner.present()
     assert len(runner.warnings) == 1 and 'did not keep all fields of WorkloadGroup' in runner.warnings[0]
 
@@ -369,7 +370,7 @@ def test_the_root_certificate_wait_backs_off_and_names_what_is_missing(kube, clo
     monotonic = FakeClock(start=1000.0)
     monkeypatch.setattr(time, 'monotonic', monotonic)
     params = module_params(tmp_path, wait_timeout=10)
-    runner = MeshAddVmRunner(kube, VmWorkload(params), params, now=clock, sleep=monotonic.sleep)
+    runner = MeshAddVmRunner(kube, VmWorkload(params), params, module=real_module(), now=clock, sleep=monotonic.sleep)
     with pytest.raises(MeshAddVmError, match='ConfigMap default/istio-ca-root-cert with key root-cert.pem did not '
                                              'appear within 10 s'):
         runner.present()
@@ -420,7 +421,7 @@ def test_absent_keeps_a_service_account_a_legacy_group_still_uses(kube, clock, t
 def test_without_a_gateway_require_gateway_false_gives_an_empty_hosts_file_and_a_warning(kube, clock, tmp_path):
     kube.store.pop(('Service', 'istio-system', 'istio-eastwestgateway'))
     params = module_params(tmp_path, require_gateway=False)
-    runner = MeshAddVmRunner(kube, VmWorkload(params), params, now=clock, sleep=lambda seconds: None)
+    runner = MeshAddVmRunner(kube, VmWorkload(params), params, module=real_module(), now=clock, sleep=lambda seconds: None)
     result = runner.present()
     assert (tmp_path / 'bundle' / 'hosts').read_text() == ''
     assert result['istiod_address'] is None
