@@ -158,7 +158,9 @@ options:
         required: true
   network:
     description:
-      - Istio network of the VM (C(ISTIO_META_NETWORK)); empty for a VM on the cluster's network.
+      - Istio network of the VM (C(ISTIO_META_NETWORK)). A VM that reaches the pods directly (in the cluster's VPC)
+        takes the cluster's network name (C(values.global.network)); left empty while the cluster has one, istiod sends
+        the VM's calls to pods through the east-west gateway's cross-network port 15443 instead.
     type: str
     default: ''
   address:
