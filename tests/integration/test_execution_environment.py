@@ -48,8 +48,8 @@ def context(tmp_path_factory):
 def test_the_definition_is_version_3_with_a_base_image_pinned_by_tag(definition):
     assert definition['version'] == 3
     image = definition['images']['base_image']['name']
-    name, _, tag = image.rpartition(':')
-    assert name and '/' not in tag and tag not in ('', 'latest'), image
+    name, colon, tag = image.rpartition(':')
+    assert name and colon and '/' not in tag and tag not in ('', 'latest'), image
 
 
 def test_the_collections_are_the_collection_and_its_dependencies_at_versions_galaxy_yml_allows(definition):
