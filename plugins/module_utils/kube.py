@@ -170,8 +170,11 @@ class KubeClient:
 
     def _resource(self, api_version, kind):
         """The discovered resource, or None when the cluster does not serve it (transport errors pass through)."""
+        # The prefix (/api for the core group, else /apis) makes discovery read only that group; without it a
+        # version without a group (v1) is looked for in every group the cluster serves, one request each.
         try:
-            return self.dynamic.resources.get(api_version=api_version, kind=kind)
+            return self.dynamic.resources.get(prefix='apis' if '/' in api_version else 'api', api_version=api_version,
+                                              kind=kind)
         except ResourceNotFoundError:
             return None
 

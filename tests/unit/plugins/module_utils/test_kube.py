@@ -53,11 +53,16 @@ class _RecordingApi(BaseHTTPRequestHandler):
         discovery = {
             '/version': {'major': '1', 'minor': '30', 'gitVersion': 'v1.30.0'},
             '/api': {'kind': 'APIVersions', 'versions': ['v1']},
-            '/apis': {'kind': 'APIGroupList', 'apiVersion': 'v1', 'groups': []},
+            '/apis': {'kind': 'APIGroupList', 'apiVersion': 'v1', 'groups': [
+                {'name': group, 'versions': [{'groupVersion': group + '/v1', 'version': 'v1'}],
+                 'preferredVersion': {'groupVersion': group + '/v1', 'version': 'v1'}} for group in self.server.groups]},
             '/api/v1': {'kind': 'APIResourceList', 'groupVersion': 'v1', 'resources': [CONFIGMAPS]},
         }
         if path in discovery:
             self._send(200, discovery[path])
+        elif path.count('/') == 3 and path.startswith('/apis/') and path.split('/')[2] in self.server.groups:
+            self._send(200, {'kind': 'APIResourceList', 'groupVersion': path[len('/apis/'):], 'resources': [
+                {'name': 'things', 'singularName': 'thing', 'namespaced': True, 'kind': 'Thing', 'verbs': ['get']}]})
         elif path in self.server.objects:
             self._send(200, self.server.objects[path])
         else:
@@ -84,7 +89,7 @@ class _RecordingApi(BaseHTTPRequestHandler):
 @pytest.fixture
 def api():
     server = ThreadingHTTPServer(('127.0.0.1', 0), _RecordingApi)
-    server.objects, server.requests = {}, []
+    server.objects, server.requests, server.groups = {}, [], []
     # a short poll interval, so shutdown() at teardown returns at once rather than after the default 0.5 s
     thread = threading.Thread(target=server.serve_forever, args=(0.05,), daemon=True)
     thread.start()
@@ -117,6 +122,16 @@ def test_apply_is_server_side_apply_as_meshbridge_and_get_reads_back(api, tmp_pa
     assert patch['query']['force'] == ['true']
     assert patch['authorization'] == 'Bearer secret-token'
     assert client.get('v1', 'ConfigMap', 'istio', 'istio-system')['data'] == CONFIGMAP['data']
+
+
+def test_a_kind_is_looked_up_in_its_own_api_group_only(api, tmp_path):
+    # A cluster with Istio serves some 40 API groups; a module's first look-up must not read each of them.
+    api.groups = ['group%d.example.io' % index for index in range(20)]
+    client = _client(api, tmp_path)
+    assert client.get('v1', 'ConfigMap', 'istio', 'istio-system') is None
+    assert [r['path'] for r in api.requests if r['path'].startswith('/apis/')] == []
+    assert client.serves('group7.example.io/v1', 'Thing') is True
+    assert [r['path'] for r in api.requests if r['path'].startswith('/apis/')] == ['/apis/group7.example.io/v1']
 
 
 def test_refused_apply_names_the_object_and_quotes_the_server(api, tmp_path):
