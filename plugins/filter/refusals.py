@@ -38,7 +38,7 @@ options:
             host bits), V(port) (1-65535).
         type: str
       rules:
-        description: The role's own rules, each C({ok, rule, fix}); O(_input[].rules[].ok) is whether the value keeps it.
+        description: The role's own rules, each C({ok, rule, fix}); C(ok) is whether the value keeps the rule.
         type: list
         elements: dict
       apart_from:

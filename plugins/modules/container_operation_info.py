@@ -33,7 +33,7 @@ attributes:
     support: full
 options:
   name:
-    description: The operation's name, for example RV(meshbridge.istio_vm.container_cluster#module:operation.name).
+    description: The operation's name, for example the C(name) of RV(meshbridge.istio_vm.container_cluster#module:operation).
     type: str
     required: true
   location:
