@@ -1,4 +1,3 @@
-#!/usr/bin/python3
 """Stands in for Online Boutique's frontend container (image .../microservices-demo/frontend) in a pod the lab
 runs for real (lab.istio.mesh_pods), as ``/src/server``, the image's entrypoint: the one thing a mesh check asks
 of it, the health endpoint. The frontend listens on ``$PORT`` (its Deployment sets 8080) and answers

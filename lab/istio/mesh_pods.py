@@ -49,11 +49,13 @@ def _proxy_files():
                 os.path.join(real.module_dir(), 'tools/packaging/common/envoy_bootstrap.json')}
 
 
-# image repository (without registry and tag; matched as a path suffix) -> (entrypoint, {path in image: file}).
+# image repository (without registry and tag; matched as a path suffix) -> (entrypoint argv, {path in image: file}).
+# The frontend's entrypoint is /src/server; the stand-in there is Python, run by the sandbox root's python3.
 IMAGES = {
-    'proxyv2': ('/usr/local/bin/pilot-agent', _proxy_files),
-    'fullstorydev/grpcurl': ('/bin/grpcurl', lambda: {'/bin/grpcurl': binaries.client('grpcurl')}),
-    'microservices-demo/frontend': ('/src/server', lambda: {'/src/server': os.path.join(_HERE, 'frontend_standin.py')}),
+    'proxyv2': (['/usr/local/bin/pilot-agent'], _proxy_files),
+    'fullstorydev/grpcurl': (['/bin/grpcurl'], lambda: {'/bin/grpcurl': binaries.client('grpcurl')}),
+    'microservices-demo/frontend': (['/usr/bin/python3', '/src/server'],
+                                    lambda: {'/src/server': os.path.join(_HERE, 'frontend_standin.py')}),
 }
 
 
@@ -181,7 +183,7 @@ class MeshPods:
                 'KUBERNETES_SERVICE_HOST': self.api_address, 'KUBERNETES_SERVICE_PORT': '443'}
         plan = {
             'name': container['name'],
-            'argv': list(container.get('command') or [entrypoint]) + list(container.get('args') or []),
+            'argv': list(container.get('command') or entrypoint) + list(container.get('args') or []),
             'env': pod_spec.environment(pod, container, node, self.api, base),
             'uid': security.get('runAsUser', pod_security.get('runAsUser', 0)),
             'gid': security.get('runAsGroup', pod_security.get('runAsGroup', 0)),
@@ -233,8 +235,8 @@ class MeshPods:
             sandbox.create_network()
             sandbox.start(self._root, [(source, target, read_only) for target, (source, read_only) in binds.items()]
                           + etc)
-            self.log('pod %s/%s: running for real at %s in %s' % (meta['namespace'], meta['name'],
-                                                                   pod['status']['podIP'], sandbox.netns))
+            self.log('pod %s/%s: running for real at %s in %s'
+                     % (meta['namespace'], meta['name'], pod['status']['podIP'], sandbox.netns))
         except pod_spec.Unsupported as exc:
             self.log('pod %s/%s: not run: %s' % (meta['namespace'], meta['name'], exc))
             running.reported = 'unsupported'

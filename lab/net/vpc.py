@@ -4,8 +4,9 @@ Layout (docs/dev/lab.md): bridge ``<prefix>br0`` in netns ``<prefix>vpc`` carrie
 gateway address; the controller's veth end holds 10.168.15.254/20; cluster N's netns ``<prefix>gke-<cluster>``
 has its node IP on ``eth0`` and its pod range on a dummy device ``pods``; LoadBalancer addresses are added to
 ``eth0`` as the Kubernetes stand-in allocates them. (The pod "dummy" is a bridge without ports: this machine's
-kernel has no dummy driver, and a port-less bridge likewise holds addresses and forwards nothing.) VMs (lab.vms) hang off the same bridge. Only the VMs have a default
-route, into the VPC namespace; nothing forwards out or NATs: the VPC namespace has no link to the outside at all.
+kernel has no dummy driver, and a port-less bridge likewise holds addresses and forwards nothing.) VMs (lab.vms)
+hang off the same bridge. Only the VMs have a default route, into the VPC namespace; nothing forwards out or NATs:
+the VPC namespace has no link to the outside at all.
 """
 
 import ipaddress
