@@ -15,8 +15,6 @@ import ipaddress
 import json
 import re
 
-from ansible.module_utils.six import string_types, text_type
-
 _LOWER_DIGITS_HYPHENS = re.compile(r'^[-a-z0-9]*$')
 _REGION = re.compile(r'^[a-z]+-[a-z]+[0-9]+$')
 _ZONE = re.compile(r'^[a-z]+-[a-z]+[0-9]+-[a-z]$')
@@ -24,16 +22,16 @@ _MACHINE_TYPE = re.compile(r'^[a-z0-9]+(-[a-z0-9]+)+$')
 
 
 def _text(value):
-    return value if isinstance(value, string_types) else ''
+    return value if isinstance(value, str) else ''
 
 
 def _is_port(value):
-    return not isinstance(value, bool) and re.match(r'^[0-9]+$', text_type(value)) is not None
+    return not isinstance(value, bool) and re.match(r'^[0-9]+$', str(value)) is not None
 
 
 def _cidr(value):
     try:
-        ipaddress.ip_network(text_type(value), strict=True)
+        ipaddress.ip_network(str(value), strict=True)
     except ValueError:
         return False
     return True
@@ -43,7 +41,7 @@ def _label_rules(kind, max_length, first, first_rule):
     """A name of lowercase letters, digits and hyphens (RFC 1035 for GCP, DNS-1123 for Kubernetes): each rule a
     (predicate, rule, fix) triple, in the order a reader fixes them."""
     return [
-        (lambda value: isinstance(value, string_types) and value != '', 'is empty or not a string',
+        (lambda value: isinstance(value, str) and value != '', 'is empty or not a string',
          'give a %s of 1-%d lowercase letters, digits and hyphens' % (kind, max_length)),
         (lambda value: len(value) <= max_length, 'is longer than %d characters' % max_length,
          'shorten it to %d at most' % max_length),
@@ -56,7 +54,7 @@ def _label_rules(kind, max_length, first, first_rule):
 
 def _zone_rules():
     return [
-        (lambda value: isinstance(value, string_types) and value != '', 'is empty', 'give a zone such as us-west2-a'),
+        (lambda value: isinstance(value, str) and value != '', 'is empty', 'give a zone such as us-west2-a'),
         # GKE takes a region as a cluster's location too: it then makes a regional cluster, whose node pools have
         # the node count in each of the region's zones, usually three.
         (lambda value: not _REGION.match(value), 'is a region, not a zone',
@@ -75,7 +73,7 @@ SHAPES = {
     'gcp_zone': _zone_rules(),
     # The rules of a project ID, as the Resource Manager states them.
     'gcp_project_id': [
-        (lambda value: isinstance(value, string_types) and value != '', 'is empty', 'give the ID of your project'),
+        (lambda value: isinstance(value, str) and value != '', 'is empty', 'give the ID of your project'),
         (lambda value: 6 <= len(value) <= 30, 'is not 6-30 characters long',
          'give the project ID (`gcloud projects list`), not its name or number'),
         (_LOWER_DIGITS_HYPHENS.match, 'has characters other than lowercase letters, digits and hyphens',
@@ -85,7 +83,7 @@ SHAPES = {
         (lambda value: not value.endswith('-'), 'ends with a hyphen', 'give the project ID without the trailing hyphen'),
     ],
     'gcp_machine_type': [
-        (lambda value: isinstance(value, string_types) and value != '', 'is empty',
+        (lambda value: isinstance(value, str) and value != '', 'is empty',
          'give a machine type such as n1-standard-2 or e2-standard-2'),
         (_MACHINE_TYPE.match, 'is not a machine type (FAMILY-TYPE, such as n1-standard-2)',
          'give one from `gcloud compute machine-types list`'),
@@ -109,7 +107,7 @@ def _shape_rules(shape):
 def _overlaps(value, other):
     if not (_cidr(value) and _cidr(other)):
         return False
-    ours, theirs = ipaddress.ip_network(text_type(value)), ipaddress.ip_network(text_type(other))
+    ours, theirs = ipaddress.ip_network(str(value)), ipaddress.ip_network(str(other))
     return ours.version == theirs.version and ours.overlaps(theirs)
 
 

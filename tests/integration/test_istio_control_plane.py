@@ -160,9 +160,9 @@ def test_check_mode_on_a_fresh_cluster_creates_nothing(empty_control_plane, empt
 
 
 @pytest.mark.parametrize('overrides, message', [
-    ({'istio_control_plane_mesh_id': 'Mesh_1'}, 'istio_control_plane_mesh_id (Mesh_1) must be a DNS-1123 label'),
-    ({'istio_control_plane_version': 'latest'}, 'istio_control_plane_version (latest) must be an Istio release'),
-    ({'istio_control_plane_trust_domain': 'Cluster.Local'}, 'istio_control_plane_trust_domain (Cluster.Local) must be'),
+    ({'istio_control_plane_mesh_id': 'Mesh_1'}, 'istio_control_plane_mesh_id: "Mesh_1" has characters other than lowercase letters'),
+    ({'istio_control_plane_version': 'latest'}, 'istio_control_plane_version: "latest" is not an Istio release'),
+    ({'istio_control_plane_trust_domain': 'Cluster.Local'}, 'istio_control_plane_trust_domain: "Cluster.Local" is not a DNS-1123 subdomain'),
     ({'istio_control_plane_mtls_mode': 'DISABLE'}, 'istio_control_plane_mtls_mode'),
 ])
 def test_bad_settings_are_refused_before_anything_changes(empty_control_plane, empty_kubectl, tmp_path, overrides,

@@ -6,7 +6,7 @@ import json
 import os
 
 from tests.integration.gcp.test_gcp_roles import (  # pylint: disable=import-error
-    CLUSTER_TASK, PLAYBOOK, VMS_TASK, module_results, role_vars)
+    CLUSTER_CHECK, CLUSTER_TASK, PLAYBOOK, VMS_TASK, module_results, refusals, role_vars)
 from tests.lab.gcp_lab import PROJECT
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
@@ -79,11 +79,9 @@ def test_logging_and_monitoring_are_turned_off_in_one_update(run_playbook, gcp_l
 def test_logging_without_monitoring_is_refused_by_the_role_before_any_call(run_playbook, gcp_lab, tmp_path):
     refused = run_playbook(PLAYBOOK, extra_vars=role_vars(tmp_path, gke_cluster_enable_cloud_monitoring=False),
                            env=gcp_lab.env, expect_failure=True)
-    failures = [item['msg'] for item in module_results(refused, 'meshbridge.istio_vm.gke_cluster : Check the cluster '
-                                                                'settings') if item.get('failed')]
-    assert failures == ['gke_cluster_enable_cloud_logging=True is invalid: GKE takes the Kubernetes logging and '
-                        'monitoring services only together, and gke_cluster_enable_cloud_monitoring is False: set '
-                        'both to true or both to false']
+    assert refusals(refused, CLUSTER_CHECK) == [
+        'gke_cluster_enable_cloud_logging: true differs from gke_cluster_enable_cloud_monitoring (false); GKE takes the '
+        'Kubernetes logging and monitoring services only together, set both to true or both to false']
     assert gcp_lab.calls == []
 
 

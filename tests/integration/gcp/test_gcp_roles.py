@@ -72,6 +72,16 @@ def module_results(result, task_name):
     return outcome.get('results', [outcome])
 
 
+# The validate entry points' checks: each refusal is a list of messages, one per setting.
+CLUSTER_CHECK = 'meshbridge.istio_vm.gke_cluster : Check the cluster settings'
+VM_CHECK = 'meshbridge.istio_vm.gce_vm : Check each VM'
+
+
+def refusals(result, task_name):
+    """The messages of a validate check's failed results."""
+    return [message for item in module_results(result, task_name) if item.get('failed') for message in item['msg']]
+
+
 def test_roles_create_then_a_second_run_changes_nothing(run_playbook, gcp_lab, tmp_path):
     other = {'apiVersion': 'v1', 'kind': 'Config', 'current-context': 'prod',
              'clusters': [{'name': 'prod', 'cluster': {'server': 'https://prod.example'}}],
@@ -151,18 +161,16 @@ def test_bad_input_is_rejected_before_any_call(run_playbook, gcp_lab, tmp_path):
     bad_name = run_playbook(PLAYBOOK, extra_vars=role_vars(tmp_path, gce_vm_instances=[
         {'name': 'Istio_GCE', 'services': [{'name': 'productcatalogservice', 'port': 3550}]}]),
         env=gcp_lab.env, expect_failure=True)
-    outcome = module_results(bad_name, "meshbridge.istio_vm.gce_vm : Check each VM's name, tags, labels and service ports")[0]
-    assert outcome['failed'] and 'gce_vm_instances entry Istio_GCE: the name must be 1-63 lowercase' in outcome['msg']
+    assert refusals(bad_name, VM_CHECK) == ['gce_vm_instances[0].name: "Istio_GCE" has characters other than lowercase '
+                                            'letters, digits and hyphens; use only a-z, 0-9 and -']
     bad_cidr = run_playbook(PLAYBOOK, extra_vars=role_vars(tmp_path, gke_cluster_cluster_ipv4_cidr='10.4.0.1/33'),
                             env=gcp_lab.env, expect_failure=True)
-    failures = [item['msg'] for item in module_results(bad_cidr, 'meshbridge.istio_vm.gke_cluster : Check the cluster settings')
-                if item.get('failed')]
-    assert failures == ['gke_cluster_cluster_ipv4_cidr=10.4.0.1/33 is invalid: leave it empty or give a CIDR range '
-                        'without host bits, such as 10.4.0.0/14']
+    assert refusals(bad_cidr, CLUSTER_CHECK) == ['gke_cluster_cluster_ipv4_cidr: "10.4.0.1/33" is not a CIDR range without '
+                                                 'host bits; give a range such as 10.4.0.0/14']
     no_services = run_playbook(PLAYBOOK, extra_vars=role_vars(tmp_path, gce_vm_instances=[{'name': 'istio-gce'}]),
                                env=gcp_lab.env, expect_failure=True)
-    outcome = module_results(no_services, "meshbridge.istio_vm.gce_vm : Check each VM's name, tags, labels and service ports")[0]
-    assert outcome['failed'] and 'gce_vm_instances entry istio-gce' in outcome['msg'] and 'services at least' in outcome['msg']
+    assert refusals(no_services, VM_CHECK) == ['gce_vm_instances[0].services: [] is empty; place at least one Online '
+                                               'Boutique service on the VM, such as {name: productcatalogservice, port: 3550}']
     assert bad_name.changed() == bad_cidr.changed() == no_services.changed() == 0
     assert gcp_lab.calls == []
 
