@@ -19,11 +19,10 @@ packets to the address and ports from any other source. Not modelled: the load b
 addresses (lab.kubernetes.load_balancers).
 """
 
+import functools
 import ipaddress
-import socket
-import threading
 
-from lab.internet.proxy import splice
+from lab.kubernetes.services import TcpRelay
 from lab.net import netns
 from lab.net.commands import LabCommandError, run
 
@@ -74,29 +73,6 @@ def passthrough_routes(service, gateways, virtual_services):
             if isinstance(entry.get('targetPort', entry['port']), int) and entry.get('targetPort', entry['port']) in routes}
 
 
-class _Listener:
-    def __init__(self, netns_name, address, port, gateway):
-        self.key = (address, port)
-        self._socket = netns.listen_tcp(netns_name, address, port, backlog=64)
-        self._gateway = gateway
-        threading.Thread(target=self._serve, name='eastwest-%s-%d' % self.key, daemon=True).start()
-
-    def _serve(self):
-        while True:
-            try:
-                client, _peer = self._socket.accept()
-            except OSError:
-                return
-            threading.Thread(target=self._gateway.relay, args=(client, self.key[1]), daemon=True).start()
-
-    def close(self):
-        try:
-            self._socket.shutdown(socket.SHUT_RDWR)
-        except OSError:
-            pass
-        self._socket.close()
-
-
 class EastWestGateway:
     """The gateway of the cluster whose API ``api`` (a lab.kubernetes KubeApi) reads, in network namespace
     ``netns_name``; ``routing`` (lab.kubernetes.services.ServiceRouting) reaches the destinations."""
@@ -122,12 +98,13 @@ class EastWestGateway:
         self.routes = routes
         wanted = {(address, port) for port in routes}
         for key in [key for key in self._listeners if key not in wanted]:
-            self._listeners.pop(key).close()
+            self._listeners.pop(key).stop()
             self.log('east-west gateway: closed %s:%d' % key)
             changed = True
         for key in sorted(wanted - set(self._listeners)):
             try:
-                self._listeners[key] = _Listener(self.netns_name, key[0], key[1], self)
+                self._listeners[key] = TcpRelay(self.netns_name, key[0], key[1], functools.partial(self.connect, key[1]),
+                                                'eastwest-%s-%d' % key).start()
             except OSError as exc:
                 self.log('east-west gateway: cannot listen on %s:%d: %s' % (key[0], key[1], exc))
                 continue
@@ -135,22 +112,16 @@ class EastWestGateway:
             changed = True
         return changed
 
-    def relay(self, client, port):
-        with client:
-            route = self.routes.get(port)
-            if route is None:
-                return
-            try:
-                upstream = self.routing.connect(*route)
-            except OSError as exc:
-                self.log('east-west gateway: %s:%d unreachable: %s' % (route + (exc,)))
-                return
-            with upstream:
-                upstream.settimeout(None)
-                try:
-                    splice(client, upstream)
-                except OSError:
-                    pass    # either side reset the connection (an agent refused by istiod does): it is over
+    def connect(self, port):
+        """A connection to the destination routed for gateway port ``port``, or None (the client is closed)."""
+        route = self.routes.get(port)
+        if route is None:
+            return None
+        try:
+            return self.routing.connect(*route)
+        except OSError as exc:
+            self.log('east-west gateway: %s:%d unreachable: %s' % (route + (exc,)))
+            return None
 
     def _apply_source_ranges(self, address, service):
         """Make the cluster namespace drop packets to the gateway's address and ports from sources outside its
@@ -179,5 +150,5 @@ class EastWestGateway:
 
     def stop(self):
         for listener in self._listeners.values():
-            listener.close()
+            listener.stop()
         self._listeners.clear()
