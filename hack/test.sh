@@ -47,7 +47,8 @@ stage_matrix() {
 # MESHBRIDGE_TEST_WORKERS processes (default 4, on 2 cores). A test file stays on one worker: several files bring
 # up one lab VM or cluster for all their tests, in file order.
 parallel_pytest() {
-  pytest -q -p no:cacheprovider --timeout 900 -n "${MESHBRIDGE_TEST_WORKERS:-4}" --dist loadfile "$@"
+  # --durations: the slowest tests in the log, where the suite's time goes (its budget: README, "Testing").
+  pytest -q -p no:cacheprovider --timeout 900 --durations 15 -n "${MESHBRIDGE_TEST_WORKERS:-4}" --dist loadfile "$@"
 }
 
 stage_lab() {
