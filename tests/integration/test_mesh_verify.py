@@ -93,7 +93,7 @@ def _set_health(kubectl, status, message=None):
 def verify(cluster, mesh, catalog_port, run_playbook, tmp_path):
     kube = cluster[0]
 
-    def run(expect_failure=False, check=False, **overrides):
+    def run(expect_failure=False, check=False, inventory=None, **overrides):
         variables = {
             'mesh_verify_kubeconfig': kube.kubeconfig, 'mesh_verify_context': 'lab',
             # Registered as the tutorial's add-to-mesh did: the group (and service account) named after the service.
@@ -104,9 +104,11 @@ def verify(cluster, mesh, catalog_port, run_playbook, tmp_path):
             'mesh_verify_ca_dir': mesh.dir, 'mesh_verify_istiod_address': '10.168.8.1',
             'mesh_verify_report_dir': str(tmp_path / 'report'), 'mesh_verify_timeout': 4,
             'mesh_verify_plaintext_timeout': 2,
+            # The checks from inside the mesh are turned off unless a test is about them (no VM host to call from).
+            'mesh_verify_from_cluster_check': False, 'mesh_verify_from_vms_check': False,
         }
         variables.update(overrides)
-        return run_playbook(PLAY, extra_vars=variables, expect_failure=expect_failure, check=check)
+        return run_playbook(PLAY, extra_vars=variables, expect_failure=expect_failure, check=check, inventory=inventory)
     return run
 
 
@@ -134,7 +136,9 @@ def test_a_healthy_vm_in_the_mesh_passes_and_is_reported(verify, cluster, tmp_pa
                                                 'services from the cluster (mesh_verify_storefront_check is false: not '
                                                 'asked for)') in report
     assert 'SKIPPED  Kiali graph' in report and 'mesh_verify_kiali_check is false: not asked for' in report
-    assert report.splitlines()[-1] == ('Result: 4 proven, 0 failed, 2 unproven (not asked for: they did not run and prove '
+    assert 'SKIPPED  pod to VM' in report and 'mesh_verify_from_cluster_check is false: not asked for' in report
+    assert 'SKIPPED  VM to cluster' in report and 'mesh_verify_from_vms_check is false: not asked for' in report
+    assert report.splitlines()[-1] == ('Result: 4 proven, 0 failed, 4 unproven (not asked for: they did not run and prove '
                                        'nothing); 4 of the 4 checks asked for proven')
     shown = first.task(ROLE + 'Show the report')['msg']
     assert 'Checks' in shown
@@ -352,10 +356,10 @@ def test_calls_turned_off_on_purpose_are_unproven_not_failed(verify, cluster, tm
             'false: not asked for)') in report
     assert 'not proven that productcatalogservice on istio-gce refuses cleartext (STRICT mTLS)' in report
     assert 'not proven that the storefront works through the ingress' in report
-    assert report.splitlines()[-1] == ('Result: 2 proven, 0 failed, 4 unproven (not asked for: they did not run and prove '
+    assert report.splitlines()[-1] == ('Result: 2 proven, 0 failed, 6 unproven (not asked for: they did not run and prove '
                                        'nothing); 2 of the 2 checks asked for proven')
     tally = passed.task(ROLE + 'Count what was asked for, proven and unproven')['ansible_facts']['mesh_verify_tally']
-    assert (tally['required'], tally['proven'], tally['failed'], tally['unproven'], tally['missing']) == (2, 2, 0, 4, [])
+    assert (tally['required'], tally['proven'], tally['failed'], tally['unproven'], tally['missing']) == (2, 2, 0, 6, [])
 
 
 def test_checks_asked_for_that_cannot_run_fail_the_run(verify, cluster, tmp_path):
@@ -364,16 +368,21 @@ def test_checks_asked_for_that_cannot_run_fail_the_run(verify, cluster, tmp_path
     kubectl = cluster[1]
     kubectl.run('apply', '-f', '-', stdin=json.dumps(_entry({'app': 'productcatalogservice', 'version': 'v1'})))
     _set_health(kubectl, 'True')
-    failed = verify(expect_failure=True, mesh_verify_storefront_check=True, mesh_verify_kiali_check=True)
+    # And the call from a VM that is no host of the inventory (this one has only localhost): nothing can run it.
+    failed = verify(expect_failure=True, mesh_verify_storefront_check=True, mesh_verify_kiali_check=True,
+                    mesh_verify_from_vms_check=True)
     assert failed.returncode != 0
     message = _failure(failed)
-    assert '5 mesh check(s) failed' in message
+    assert '6 mesh check(s) failed' in message
+    assert 'VM to cluster istio-gce: istio-gce is not a host of the inventory, so nothing can call from it' in message
     for check in ('storefront home', 'storefront product page', 'storefront add to cart', 'storefront checkout'):
         assert ('%s ingress: asked for, but did not run, so nothing is proven: mesh_verify_storefront_url is empty' % check) in message
     assert 'Kiali graph default: asked for, but did not run, so nothing is proven: mesh_verify_kiali_url is empty' in message
-    assert '(4 of the 9 checks asked for proven;' in message
+    assert '(4 of the 10 checks asked for proven;' in message
     report = _report(tmp_path)
-    assert 'SKIPPED' not in report and report.splitlines()[-1].startswith('Result: 4 proven, 5 failed, 0 unproven')
+    skipped = [line for line in report.splitlines() if line.startswith('  SKIPPED')]
+    assert skipped == ['  SKIPPED  %-24s istio-gce/productcatalogservice' % 'pod to VM']
+    assert report.splitlines()[-1].startswith('Result: 4 proven, 6 failed, 1 unproven')
 
 
 def test_a_storefront_step_that_did_not_run_after_a_failed_one_fails_too(verify, cluster, shop, tmp_path, monkeypatch):
@@ -388,4 +397,87 @@ def test_a_storefront_step_that_did_not_run_after_a_failed_one_fails_too(verify,
     assert '4 mesh check(s) failed' in message
     assert 'storefront home %s/: HTTP 200' % shop in message
     assert 'storefront checkout %s/cart/checkout: asked for, but did not run, so nothing is proven: an earlier storefront step failed' % shop in message
-    assert _report(tmp_path).splitlines()[-1].startswith('Result: 2 proven, 4 failed, 3 unproven')
+    assert _report(tmp_path).splitlines()[-1].startswith('Result: 2 proven, 4 failed, 5 unproven')
+
+
+LEFTOVER_JOB = {
+    'apiVersion': 'batch/v1', 'kind': 'Job',
+    'metadata': {'name': 'mesh-verify-client', 'namespace': 'default'},
+    'spec': {'backoffLimit': 0, 'template': {'spec': {
+        'restartPolicy': 'Never', 'serviceAccountName': 'frontend',
+        'containers': [{'name': 'from-a-killed-run', 'image': 'fullstorydev/grpcurl:v1.9.3'}]}}},
+}
+
+
+def _healthy_entry(kubectl):
+    kubectl.run('apply', '-f', '-', stdin=json.dumps(_entry({'app': 'productcatalogservice', 'version': 'v1'})))
+    _set_health(kubectl, 'True')
+
+
+def test_a_client_job_in_the_mesh_calls_each_vm_service_and_is_removed(verify, cluster, catalog_port, tmp_path):
+    """The Job's life as the role leads it: a killed run's Job goes first, the client Job is made, its pod's container
+    for each VM service is read, and the Job and its ConfigMap are gone afterwards. This cluster's nodes are KWOK's,
+    which complete a Job's pod with exit code 0 for each container it names without running anything: this proves
+    how the role makes and reads the Job, not the mTLS path (the lab's real pods and sidecars prove that)."""
+    kubectl = cluster[1]
+    _healthy_entry(kubectl)
+    kubectl.run('create', 'serviceaccount', 'frontend', '-n', 'default', check=False)
+    kubectl.run('apply', '-f', '-', stdin=json.dumps(LEFTOVER_JOB))
+    passed = verify(mesh_verify_from_cluster_check=True, mesh_verify_grpc_check=False)
+    report = _report(tmp_path)
+    container = 'productcatalogservice-%d' % catalog_port
+    assert ('PASSED   %-24s istio-gce/productcatalogservice\n           grpc.health.v1.Health/Check to '
+            'productcatalogservice.default.svc.cluster.local:%d from pod mesh-verify-client-' % ('pod to VM', catalog_port)) in report
+    assert 'spiffe://cluster.local/ns/default/sa/frontend: answered' in report
+    assert kubectl.missing('job', 'mesh-verify-client', 'default')
+    assert kubectl.missing('configmap', 'mesh-verify-protos', 'default')
+    # Scratch state: only the report's first writing is a change.
+    changed = [task['task']['name'] for play in passed.report['plays'] for task in play['tasks']
+               if task['hosts'].get('localhost', {}).get('changed')]
+    assert changed == [ROLE + name for name in ('Ensure the report directory exists', 'Write the report', 'Draw the topology')]
+    # The pod the role read was its own Job's, with one container per VM service.
+    pods = passed.task(ROLE + 'Wait for the client pod to finish its calls (Succeeded or Failed)')['resources']
+    assert [[c['name'] for c in pod['spec']['containers']] for pod in pods] == [[container]]
+    spec = pods[0]['spec']['containers'][0]
+    assert spec['args'] == ['-plaintext', '-max-time', '10', '-import-path', '/protos', '-proto', 'health.proto',
+                            'productcatalogservice.default.svc.cluster.local:%d' % catalog_port, 'grpc.health.v1.Health/Check']
+    assert pods[0]['metadata']['annotations']['sidecar.istio.io/nativeSidecar'] == 'true'
+
+    # A check run starts nothing in the cluster: the calls are unproven, not asked for.
+    checked = verify(check=True, mesh_verify_from_cluster_check=True, mesh_verify_grpc_check=False)
+    assert checked.changed() == 0 and kubectl.missing('job', 'mesh-verify-client', 'default')
+    results = checked.task(ROLE + 'Count what was asked for, proven and unproven')['ansible_facts']['mesh_verify_tally']['results']
+    assert [(r['status'], r['detail']) for r in results if r['check'] == 'pod to VM'] == [
+        ('skipped', 'not proven that a pod in the cluster reaches productcatalogservice on istio-gce by its Service name over '
+                    "the mesh's mutual TLS (check mode: no client is started in the cluster)")]
+
+
+def test_a_client_pod_that_cannot_be_made_fails_with_the_jobs_events(verify, cluster, tmp_path):
+    kubectl = cluster[1]
+    _healthy_entry(kubectl)
+    failed = verify(expect_failure=True, mesh_verify_from_cluster_check=True, mesh_verify_grpc_check=False,
+                    mesh_verify_client_service_account='nobody')
+    message = _failure(failed)
+    assert '1 mesh check(s) failed' in message
+    assert 'pod to VM istio-gce/productcatalogservice: Job default/mesh-verify-client made no pod in 4 s; FailedCreate:' in message
+    assert 'serviceaccount "nobody" not found' in message or 'service account default/nobody' in message, message
+    assert kubectl.missing('job', 'mesh-verify-client', 'default')
+
+
+def test_the_call_from_a_vm_runs_on_its_inventory_host_over_its_own_connection(verify, cluster, tmp_path):
+    """Delegated to the inventory host named as the VM, with the connection that host sets (local here; the play's
+    fallback is ssh, which could not reach a host called istio-gce). Nothing here answers the cluster name, so the
+    call fails and says what it tried."""
+    kubectl = cluster[1]
+    _healthy_entry(kubectl)
+    inventory = tmp_path / 'vms.ini'
+    inventory.write_text('localhost ansible_connection=local\nistio-gce ansible_connection=local ansible_user=vmuser\n')
+    failed = verify(expect_failure=True, inventory=str(inventory), mesh_verify_from_vms_check=True,
+                    mesh_verify_grpc_check=False,
+                    mesh_verify_cluster_target={'service': 'frontend', 'port': 8080, 'path': '/_healthz', 'expect': 'ok'})
+    message = _failure(failed)
+    assert '1 mesh check(s) failed' in message
+    assert 'VM to cluster istio-gce: GET http://frontend.default.svc.cluster.local:8080/_healthz on istio-gce as vmuser:' in message
+    assert 'Request failed' in message and 'attempt(s)' in message
+    calls = failed.task(ROLE + 'Call a cluster service by name from each VM, through its sidecar')['results']
+    assert [(call['item']['name'], call.get('unreachable', False), call['status']) for call in calls] == [('istio-gce', False, -1)]
