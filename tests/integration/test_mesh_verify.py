@@ -6,6 +6,7 @@ broken fails the check that names it, while the others still run and the report 
 import json
 import os
 import socket
+import sys
 import threading
 import urllib.parse
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -470,8 +471,14 @@ def test_the_call_from_a_vm_runs_on_its_inventory_host_over_its_own_connection(v
     call fails and says what it tried."""
     kubectl = cluster[1]
     _healthy_entry(kubectl)
+    # The VM host's own Python leaves a mark when a module runs with it: the call ran as that host's task.
+    marker = tmp_path / 'ran-on-istio-gce'
+    python = tmp_path / 'vm-python'
+    python.write_text('#!/bin/sh\ntouch %s\nexec %s "$@"\n' % (marker, sys.executable))
+    python.chmod(0o755)
     inventory = tmp_path / 'vms.ini'
-    inventory.write_text('localhost ansible_connection=local\nistio-gce ansible_connection=local ansible_user=vmuser\n')
+    inventory.write_text('localhost ansible_connection=local\n'
+                         'istio-gce ansible_connection=local ansible_user=vmuser ansible_python_interpreter=%s\n' % python)
     failed = verify(expect_failure=True, inventory=str(inventory), mesh_verify_from_vms_check=True,
                     mesh_verify_grpc_check=False,
                     mesh_verify_cluster_target={'service': 'frontend', 'port': 8080, 'path': '/_healthz', 'expect': 'ok'})
@@ -481,3 +488,4 @@ def test_the_call_from_a_vm_runs_on_its_inventory_host_over_its_own_connection(v
     assert 'Request failed' in message and 'attempt(s)' in message
     calls = failed.task(ROLE + 'Call a cluster service by name from each VM, through its sidecar')['results']
     assert [(call['item']['name'], call.get('unreachable', False), call['status']) for call in calls] == [('istio-gce', False, -1)]
+    assert marker.exists()
