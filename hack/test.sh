@@ -12,7 +12,10 @@ hack/bootstrap.sh
 . hack/env.sh
 
 stage_lint() {
-  ansible-lint --strict
+  # ansible-lint searches ANSIBLE_HOME's collections (~/.ansible) before the checkout's, and molecule installs the
+  # collection there: a copy from an earlier run would be linted instead of this one. A home of this run's own.
+  rm -rf .build/lint-home
+  ANSIBLE_HOME=$top/.build/lint-home ansible-lint --strict
   antsibull-changelog lint
   # Plugin, role and docsite markup and references; rstcheck is left to sphinx-build -W in hack/docs.sh, which
   # builds the same pages.
