@@ -32,14 +32,12 @@ _value:
   type: boolean
 '''
 
-from ansible.module_utils.six import string_types
-
 from ansible_collections.meshbridge.istio_vm.plugins.module_utils.gcp.errors import GcpInputError
 from ansible_collections.meshbridge.istio_vm.plugins.module_utils.gcp.validation import check_cidr
 
 
 def gcp_cidr(value):
-    if not isinstance(value, string_types):
+    if not isinstance(value, str):
         return False
     try:
         check_cidr('range', value)

@@ -9,8 +9,6 @@ __metaclass__ = type
 import ipaddress
 import re
 
-from ansible.module_utils.six import text_type
-
 from ansible_collections.meshbridge.istio_vm.plugins.module_utils.gcp.errors import GcpInputError
 
 # RFC 1035 labels: what compute and container accept for resource names and network tags.
@@ -38,20 +36,20 @@ def check_name(param, value, max_length=63, kind='name'):
 
 def check_cidr(param, value):
     try:
-        network = ipaddress.ip_network(text_type(value), strict=True)
+        network = ipaddress.ip_network(str(value), strict=True)
     except ValueError as exc:
         raise GcpInputError('%s=%r is not a CIDR range such as 10.4.0.0/14: %s' % (param, value, exc))
-    return text_type(network)
+    return str(network)
 
 
 def check_ports(param, ports):
     """Port numbers or ranges ("3550", "8000-8080") as the firewall API takes them."""
     for port in ports:
-        match = _PORT_RANGE.match(text_type(port))
+        match = _PORT_RANGE.match(str(port))
         low, high = (int(match.group(1)), int(match.group(2) or match.group(1))) if match else (0, 0)
         if not match or not 0 < low <= high <= 65535:
             raise GcpInputError('%s contains %r: give a port 1-65535 or a range such as 8000-8080' % (param, port))
-    return [text_type(port) for port in ports]
+    return [str(port) for port in ports]
 
 
 def check_labels(param, labels):
@@ -59,10 +57,10 @@ def check_labels(param, labels):
         if not _LABEL_KEY.match(key):
             raise GcpInputError('%s key %r is not a valid label key: lowercase letters, digits, _ and -, '
                                 'starting with a letter, at most 63 characters' % (param, key))
-        if not _LABEL_VALUE.match(text_type(value)):
+        if not _LABEL_VALUE.match(str(value)):
             raise GcpInputError('%s[%s]=%r is not a valid label value: lowercase letters, digits, _ and -, '
                                 'at most 63 characters' % (param, key, value))
-    return dict((key, text_type(value)) for key, value in (labels or {}).items())
+    return dict((key, str(value)) for key, value in (labels or {}).items())
 
 
 def check_tags(param, tags):
