@@ -27,5 +27,6 @@ sys.path.insert(0, '$top/hack')
 extensions.append('sphinx_offline_refs')
 intersphinx_mapping = {}
 CONF
-"$out/build.sh" >"$out/build.log" 2>&1 || { cat "$out/build.log" >&2; exit 1; }
+# NO_COLOR: Sphinx colours its log under CI=true, which would hide its last line from grep.
+NO_COLOR=1 "$out/build.sh" >"$out/build.log" 2>&1 || { cat "$out/build.log" >&2; exit 1; }
 grep -E '^build succeeded' "$out/build.log"
