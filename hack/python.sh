@@ -57,10 +57,11 @@ fi
 
 sources=$cache/sources
 mkdir -p "$sources"
-if ! echo "$orig_sha256  $sources/$orig" | sha256sum -c --quiet 2>/dev/null; then
+# stdout carries only the program's path: sha256sum's verdicts go elsewhere.
+if ! echo "$orig_sha256  $sources/$orig" | sha256sum -c --quiet >/dev/null 2>&1; then
   echo "python.sh: downloading $mirror/pool/main/p/python3.13/$orig" >&2
   curl -fsS -o "$sources/$orig.partial" "$mirror/pool/main/p/python3.13/$orig"
-  echo "$orig_sha256  $sources/$orig.partial" | sha256sum -c --quiet
+  echo "$orig_sha256  $sources/$orig.partial" | sha256sum -c --quiet >&2
   mv "$sources/$orig.partial" "$sources/$orig"
 fi
 
