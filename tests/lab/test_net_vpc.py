@@ -25,7 +25,9 @@ def test_addresses_follow_the_plan(vpc):
     assert (cluster.node_ip, cluster.pod_range) == (ipaddress.ip_address('10.168.0.10'), ipaddress.ip_network('10.4.0.0/14'))
     assert cluster.pod_address in cluster.pod_range
     bridge = json.loads(netns.ip(vpc.netns, '-j', 'addr', 'show', 'dev', vpc.names.bridge))[0]
-    assert [(a['local'], a['prefixlen']) for a in bridge['addr_info'] if a['family'] == 'inet'] == [('10.168.0.1', 20)]
+    # The gateway, and the metadata server's address, where the VMs' DNS queries are refused.
+    assert [(a['local'], a['prefixlen']) for a in bridge['addr_info'] if a['family'] == 'inet'] == [
+        ('10.168.0.1', 20), ('169.254.169.254', 32)]
     controller = json.loads(netns.ip(vpc.controller_netns, '-j', 'addr', 'show', 'dev', vpc.names.controller_link))[0]
     assert ('10.168.15.254', 20) in [(a['local'], a['prefixlen']) for a in controller['addr_info']]
 
