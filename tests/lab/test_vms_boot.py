@@ -14,6 +14,7 @@ import time
 import pytest
 
 from lab.net import addresses, netns
+from lab.net.commands import run
 from lab.net.vpc import Vpc
 from lab.vms.base_root import BaseRoot
 from lab.vms.cleanup import cleanup
@@ -143,7 +144,12 @@ def test_ansible_reaches_the_vm_over_ssh_with_become(lab):
 def test_vm_routes_to_the_pod_range_through_the_node_and_reaches_the_gateway_lb(lab):
     route = json.loads(netns.ip(lab.vm.netns, '-j', 'route', 'get', str(lab.cluster.pod_address)))[0]
     assert route['gateway'] == '10.168.0.10'
-    assert not json.loads(netns.ip(lab.vm.netns, '-j', 'route', 'show', 'default'))
+    # GCE's default route, via the subnet's gateway: the VPC namespace, which has no route of its own onwards and does
+    # not forward, so nothing sent that way leaves the lab.
+    [default] = json.loads(netns.ip(lab.vm.netns, '-j', 'route', 'show', 'default'))
+    assert default['gateway'] == '10.168.0.1'
+    assert not json.loads(netns.ip(lab.vpc.netns, '-j', 'route', 'show', 'default'))
+    assert run(netns.command(lab.vpc.netns, ['sysctl', '-n', 'net.ipv4.ip_forward'])).strip() == '0'
     lb_address = lab.vpc.next_free_lb_address()
     lab.cluster.add_lb_address(lb_address)
     with netns.listen_tcp(lab.cluster.netns, lb_address) as gateway:
