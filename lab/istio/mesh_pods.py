@@ -28,7 +28,7 @@ import os
 import shutil
 import time
 
-from lab.istio.pod_sandbox import PodSandbox
+from lab.istio.pod_sandbox import AddressTaken, PodSandbox
 from lab.istio.sidecar import debpkg, real
 from lab.kubernetes import binaries, pod_spec
 from lab.kubernetes.client import KubeApi
@@ -237,7 +237,7 @@ class MeshPods:
                           + etc)
             self.log('pod %s/%s: running for real at %s in %s'
                      % (meta['namespace'], meta['name'], pod['status']['podIP'], sandbox.netns))
-        except pod_spec.Unsupported as exc:
+        except (pod_spec.Unsupported, AddressTaken) as exc:
             self.log('pod %s/%s: not run: %s' % (meta['namespace'], meta['name'], exc))
             running.reported = 'unsupported'
         return running

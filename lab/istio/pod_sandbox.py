@@ -22,6 +22,10 @@ _SUPERVISOR = os.path.join(os.path.dirname(os.path.abspath(__file__)), 'pod_supe
 STATE_IN_POD = '/run/lab-pod'
 
 
+class AddressTaken(RuntimeError):
+    """The pod's address cannot be given to a network namespace of its own."""
+
+
 class PodSandbox:
     """The sandbox of pod ``key`` (a short unique hex) at ``address`` in cluster network ``network``."""
 
@@ -36,6 +40,10 @@ class PodSandbox:
         self.program = None
 
     def create_network(self):
+        if self.address == str(self.network.pod_address):
+            raise AddressTaken('pod address %s is the cluster namespace\'s own first pod address (lab.net.vpc), which '
+                               'KWOK hands out once the pod that had it is gone; the lab cannot give it to a pod '
+                               'of its own network namespace' % self.address)
         cluster = self.network.netns
         netns.delete(self.netns)                    # what a failed start left
         netns.create(self.netns)
@@ -43,7 +51,8 @@ class PodSandbox:
         netns.ip(cluster, 'link', 'set', self.link, 'up')
         netns.ip(cluster, 'route', 'replace', '%s/32' % self.address, 'dev', self.link)
         run(netns.command(cluster, ['sysctl', '-qw', 'net.ipv4.ip_forward=1']))
-        gateway = str(self.network.pod_address)     # held by the cluster's namespace, which answers ARP for it
+        # The node's address, held by the cluster's namespace, which answers ARP for it on the veth too; never a pod's.
+        gateway = str(self.network.node_ip)
         netns.ip(self.netns, 'link', 'set', 'lo', 'up')
         netns.ip(self.netns, 'addr', 'add', '%s/32' % self.address, 'dev', 'eth0')
         netns.ip(self.netns, 'link', 'set', 'eth0', 'up')

@@ -69,10 +69,12 @@ def test_the_gateway_is_internal_and_admits_only_the_vms(install):
 def test_an_external_gateway_is_asked_for_and_never_open_to_all(install):
     run, kubectl = install
     refused = run(expect_failure=True, eastwest_gateway_internal=False)
-    failure = refused.task(ROLE + 'Check who may reach the east-west gateway')
-    assert failure['failed'] and 'istiod is open to the internet' in failure['msg']
+    failure = refused.task(ROLE + "Check the control plane's settings")
+    assert failure['failed'] and 'istio_control_plane_eastwest_gateway_source_ranges: [] is empty while the gateway is ' \
+        'external' in str(failure['msg']) and 'opens istiod to the internet' in str(failure['msg']), failure['msg']
     refused = run(expect_failure=True, eastwest_gateway_source_ranges=['0.0.0.0/0'])
-    assert refused.task(ROLE + 'Check who may reach the east-west gateway')['failed']
+    failure = refused.task(ROLE + "Check the control plane's settings")
+    assert failure['failed'] and 'has 0.0.0.0/0, which opens istiod (15012, 15017) to the internet' in str(failure['msg'])
     assert kubectl.missing('namespace', 'istio-system', 'default'), 'refused before anything was made'
 
     run(eastwest_gateway_internal=False, eastwest_gateway_source_ranges=['203.0.113.7/32'])

@@ -65,7 +65,7 @@ def module_cluster(tmp_path_factory):
         for crd in istio_crds():
             if crd['spec']['names']['kind'] in ('WorkloadEntry', 'WorkloadGroup'):
                 kubectl.run('apply', '-f', '-', stdin=json.dumps(crd))
-                kubectl.run('wait', '--for=condition=Established', '--timeout=60s', 'crd/' + crd['metadata']['name'])
+                kubectl.wait_established(crd['metadata']['name'])
         kubectl.run('apply', '-f', '-', stdin=json.dumps(SERVICE))
         yield kube, kubectl
 
@@ -235,13 +235,16 @@ def test_a_port_nothing_listens_on_fails_the_cleartext_check_too(verify, cluster
 
 
 @pytest.mark.parametrize('overrides, text', [
-    ({'mesh_verify_vm_addresses': {}}, 'mesh_verify_vms entry istio-gce: give its name, its address'),
+    ({'mesh_verify_vm_addresses': {}},
+     'mesh_verify_vms[0].address: \\"\\" is not given, and mesh_verify_vm_addresses has no address for istio-gce'),
     ({'mesh_verify_vms': [{'name': 'istio-gce', 'workload_group': 'Catalog_VMs', 'services': [{'name': 'productcatalogservice', 'port': 3550}]}]},
-     'a workload_group (if any) that is a Kubernetes name'),
+     'mesh_verify_vms[0].workload_group: \\"Catalog_VMs\\"'),
     ({'mesh_verify_vms': [{'name': 'istio-gce', 'services': [{'name': 'productcatalogservice'}]}]},
-     'each named as a Kubernetes Service (DNS-1035 label) with a port'),
-    ({'mesh_verify_ca_dir': ''}, 'mesh_verify_ca_dir is empty'),
-    ({'mesh_verify_storefront_url': 'shop.example.com'}, 'mesh_verify_storefront_url (shop.example.com)'),
+     'mesh_verify_vms[0].services: [{\\"name\\": \\"productcatalogservice\\"}] has a service without a name or a port'),
+    ({'mesh_verify_ca_dir': ''},
+     'mesh_verify_ca_dir: \\"\\" is empty while mesh_verify_grpc_check needs the client CA for the mTLS calls'),
+    ({'mesh_verify_storefront_url': 'shop.example.com'},
+     'mesh_verify_storefront_url: \\"shop.example.com\\" is not an http(s) URL'),
 ])
 def test_bad_settings_are_refused_before_any_check(verify, tmp_path, overrides, text):
     failed = verify(expect_failure=True, **overrides)
@@ -428,7 +431,8 @@ def test_a_client_job_in_the_mesh_calls_each_vm_service_and_is_removed(verify, c
     report = _report(tmp_path)
     container = 'productcatalogservice-%d' % catalog_port
     assert ('PASSED   %-24s istio-gce/productcatalogservice\n           grpc.health.v1.Health/Check to '
-            'productcatalogservice.default.svc.cluster.local:%d from pod mesh-verify-client-' % ('pod to VM', catalog_port)) in report
+            'productcatalogservice.default.svc.cluster.local:%d from the pod of Job default/mesh-verify-client as '
+            % ('pod to VM', catalog_port)) in report
     assert 'spiffe://cluster.local/ns/default/sa/frontend: answered' in report
     assert kubectl.missing('job', 'mesh-verify-client', 'default')
     assert kubectl.missing('configmap', 'mesh-verify-protos', 'default')

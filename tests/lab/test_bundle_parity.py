@@ -160,7 +160,8 @@ def cluster(tmp_path_factory):
     with running_control_plane(tmp_path_factory.mktemp('kube'), lb_range=LB_RANGE) as api:
         kubectl = Kubectl(api.kubeconfig, tmp_path_factory.mktemp('home'))
         kubectl.run('apply', '--server-side', '-f', crds)
-        kubectl.run('wait', '--for', 'condition=Established', '--timeout', '60s', 'crd', '--all')
+        for crd in kubectl.run('get', 'crd', '-o', 'name').stdout.split():
+            kubectl.wait_established(crd.split('/', 1)[1])
         for namespace in ('istio-system', NAMESPACE):
             kubectl.run('create', 'namespace', namespace)
         _config_map(kubectl, 'istio-ca-root-cert', NAMESPACE, {'root-cert.pem': _root_pem()})

@@ -75,6 +75,49 @@ def test_pods_in_an_injection_namespace_get_the_sidecar_from_the_real_injector(c
     assert pod['metadata']['annotations']['sidecar.istio.io/status']
 
 
+def _job_pod(plane, namespace, job):
+    _status, pods = plane.api('GET', '/api/v1/namespaces/%s/pods?labelSelector=job-name%%3D%s' % (namespace, job))
+    return (pods.get('items') or [None])[0]
+
+
+def test_a_job_pod_with_the_sidecar_runs_for_real_and_its_end_is_reported(cluster):
+    """(Before the istiod pod is replaced below: KWOK may then hand istiod's address, the cluster namespace's own first
+    pod address, to the next pod, which the lab cannot give a namespace of its own: lab.istio.pod_sandbox.)
+    The injected Job pod runs its containers (the real grpcurl) behind the real pilot-agent and Envoy as a native
+    sidecar; its end comes from what ran, not from KWOK: one call the real istiod answers (reflection on 15010,
+    through the pod's sidecar) and one that fails, with grpcurl's own message."""
+    plane, istio, _ca = cluster
+    wait_for(lambda: _validation_policy(plane) == 'Fail', timeout=90, what='istiod to serve its webhooks')
+    plane.api('POST', '/api/v1/namespaces', {'metadata': {'name': 'jobs', 'labels': {'istio-injection': 'enabled'}}})
+    target = 'istiod.istio-system.svc.cluster.local:15010'
+    status, answer = plane.api('POST', '/apis/batch/v1/namespaces/jobs/jobs', {
+        'metadata': {'name': 'calls'}, 'spec': {'backoffLimit': 0, 'template': {
+            'metadata': {'annotations': {'sidecar.istio.io/nativeSidecar': 'true'}},
+            'spec': {'restartPolicy': 'Never', 'containers': [
+                {'name': 'lists', 'image': 'fullstorydev/grpcurl:v1.9.3', 'args': ['-plaintext', target, 'list']},
+                {'name': 'unknown-method', 'image': 'fullstorydev/grpcurl:v1.9.3',
+                 'terminationMessagePolicy': 'FallbackToLogsOnError',
+                 'args': ['-plaintext', target, 'no.such.Service/Call']}]}}}})
+    assert status == 201, answer
+    wait_for(lambda: (_job_pod(plane, 'jobs', 'calls') or {}).get('status', {}).get('phase') in ('Succeeded', 'Failed'),
+             timeout=180, what='the Job pod to end')
+    pod = _job_pod(plane, 'jobs', 'calls')
+    assert [c['name'] for c in pod['spec']['initContainers']] == ['istio-init', 'istio-proxy']
+    assert pod['status']['phase'] == 'Failed'
+    ended = {c['name']: c['state']['terminated'] for c in pod['status']['containerStatuses']}
+    assert ended['lists']['exitCode'] == 0, ended
+    assert ended['unknown-method']['exitCode'] != 0 and 'no.such.Service' in ended['unknown-method']['message'], ended
+    # What the real istiod answered, in the container's log (what `kubectl logs` would show).
+    [log_path] = glob.glob(os.path.join(istio.mesh_pods.state_dir, 'jobs.%s-*' % pod['metadata']['name'], 'logs',
+                                        'lists.log'))
+    with open(log_path, encoding='utf-8') as handle:
+        assert 'envoy.service.discovery.v3.AggregatedDiscoveryService' in handle.read()
+    # The Job controller saw the pod fail (backoffLimit 0), as it does on a node.
+    wait_for(lambda: any(c['type'] == 'Failed' and c['status'] == 'True' for c in
+                         plane.api('GET', '/apis/batch/v1/namespaces/jobs/jobs/calls')[1]['status'].get('conditions') or []),
+             timeout=60, what='the Job to be Failed')
+
+
 def test_vms_reach_istiod_through_the_gateway_only_once_it_is_exposed(vpc, cluster):
     plane, istio, ca = cluster
     _status, service = plane.api('GET', '/api/v1/namespaces/istio-system/services/istio-eastwestgateway')
@@ -159,43 +202,3 @@ def test_istioctl_puts_the_gateway_service_settings_on_the_service(cluster):
     assert service['spec']['loadBalancerSourceRanges'] == ['10.168.0.20/32']
     assert [port['port'] for port in service['spec']['ports']] == [15021, 15443, 15012, 15017]
 
-
-def _job_pod(plane, namespace, job):
-    _status, pods = plane.api('GET', '/api/v1/namespaces/%s/pods?labelSelector=job-name%%3D%s' % (namespace, job))
-    return (pods.get('items') or [None])[0]
-
-
-def test_a_job_pod_with_the_sidecar_runs_for_real_and_its_end_is_reported(cluster):
-    """The injected Job pod runs its containers (the real grpcurl) behind the real pilot-agent and Envoy as a native
-    sidecar; its end comes from what ran, not from KWOK: one call the real istiod answers (reflection on 15010,
-    through the pod's sidecar) and one that fails, with grpcurl's own message."""
-    plane, istio, _ca = cluster
-    wait_for(lambda: _validation_policy(plane) == 'Fail', timeout=90, what='istiod to serve its webhooks')
-    plane.api('POST', '/api/v1/namespaces', {'metadata': {'name': 'jobs', 'labels': {'istio-injection': 'enabled'}}})
-    target = 'istiod.istio-system.svc.cluster.local:15010'
-    status, answer = plane.api('POST', '/apis/batch/v1/namespaces/jobs/jobs', {
-        'metadata': {'name': 'calls'}, 'spec': {'backoffLimit': 0, 'template': {
-            'metadata': {'annotations': {'sidecar.istio.io/nativeSidecar': 'true'}},
-            'spec': {'restartPolicy': 'Never', 'containers': [
-                {'name': 'lists', 'image': 'fullstorydev/grpcurl:v1.9.3', 'args': ['-plaintext', target, 'list']},
-                {'name': 'unknown-method', 'image': 'fullstorydev/grpcurl:v1.9.3',
-                 'terminationMessagePolicy': 'FallbackToLogsOnError',
-                 'args': ['-plaintext', target, 'no.such.Service/Call']}]}}}})
-    assert status == 201, answer
-    wait_for(lambda: (_job_pod(plane, 'jobs', 'calls') or {}).get('status', {}).get('phase') in ('Succeeded', 'Failed'),
-             timeout=180, what='the Job pod to end')
-    pod = _job_pod(plane, 'jobs', 'calls')
-    assert [c['name'] for c in pod['spec']['initContainers']] == ['istio-init', 'istio-proxy']
-    assert pod['status']['phase'] == 'Failed'
-    ended = {c['name']: c['state']['terminated'] for c in pod['status']['containerStatuses']}
-    assert ended['lists']['exitCode'] == 0, ended
-    assert ended['unknown-method']['exitCode'] != 0 and 'no.such.Service' in ended['unknown-method']['message'], ended
-    # What the real istiod answered, in the container's log (what `kubectl logs` would show).
-    [log_path] = glob.glob(os.path.join(istio.mesh_pods.state_dir, 'jobs.%s-*' % pod['metadata']['name'], 'logs',
-                                        'lists.log'))
-    with open(log_path, encoding='utf-8') as handle:
-        assert 'envoy.service.discovery.v3.AggregatedDiscoveryService' in handle.read()
-    # The Job controller saw the pod fail (backoffLimit 0), as it does on a node.
-    wait_for(lambda: any(c['type'] == 'Failed' and c['status'] == 'True' for c in
-                         plane.api('GET', '/apis/batch/v1/namespaces/jobs/jobs/calls')[1]['status'].get('conditions') or []),
-             timeout=60, what='the Job to be Failed')

@@ -250,13 +250,13 @@ def test_a_revision_removes_an_injection_label_someone_else_set(boutique, istio_
      'online_boutique_vm_services must be one or more of: frontend, adservice, currencyservice, cartservice, '
      'redis-cart, recommendationservice, checkoutservice, emailservice, paymentservice, shippingservice, '
      'productcatalogservice. Got no match for: inventoryservice'),
-    ({'namespace': 'Shop_1'}, 'online_boutique_namespace (Shop_1) and online_boutique_istio_revision () must be '
-                              'DNS-1123 labels'),
+    ({'namespace': 'Shop_1'}, 'online_boutique_namespace: "Shop_1" has characters other than lowercase letters, digits '
+                              'and hyphens; use only a-z, 0-9 and -'),
 ])
 def test_bad_input_is_refused_before_anything_changes(boutique, istio_api, variables, message):
     failed = boutique(expect_failure=True, **variables)
     assert failed.changed() == 0
-    assert message in failed.report['plays'][0]['tasks'][-1]['hosts']['localhost']['msg']
+    assert message in str(failed.report['plays'][0]['tasks'][-1]['hosts']['localhost']['msg'])
     assert _names(istio_api, 'Deployment', api_version='apps/v1', selector='') == set()
     labels = _get(istio_api, 'Namespace', 'default', namespace=None)['metadata'].get('labels') or {}
     assert 'istio-injection' not in labels

@@ -34,3 +34,10 @@ class Kubectl:
         """Wait (bounded) until the object exists."""
         wait_for(lambda: not self.missing(kind, name, namespace), timeout=timeout, what=f'{kind} {namespace}/{name}',
                  interval=0.2)
+
+    def wait_established(self, crd, timeout=60):
+        """Wait (bounded) until CustomResourceDefinition ``crd`` is Established. Not ``kubectl wait``: right after the
+        apply the CRD can still have no status, which kubectl wait reports as an error instead of waiting."""
+        jsonpath = 'jsonpath={.status.conditions[?(@.type=="Established")].status}'
+        wait_for(lambda: self.run('get', 'crd', crd, '-o', jsonpath, check=False).stdout == 'True', timeout=timeout,
+                 what=f'CustomResourceDefinition {crd} Established', interval=0.2)
