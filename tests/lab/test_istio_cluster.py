@@ -201,4 +201,3 @@ def test_istioctl_puts_the_gateway_service_settings_on_the_service(cluster):
     assert service['spec']['type'] == 'LoadBalancer'
     assert service['spec']['loadBalancerSourceRanges'] == ['10.168.0.20/32']
     assert [port['port'] for port in service['spec']['ports']] == [15021, 15443, 15012, 15017]
-
