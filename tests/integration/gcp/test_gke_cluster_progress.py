@@ -10,11 +10,12 @@ FINISH_TASK = 'meshbridge.istio_vm.gke_cluster : Finish the GKE cluster once its
 
 
 def test_a_slow_creation_shows_its_progress_and_the_recap_counts_it_once(run_playbook, gcp_lab, tmp_path):
-    # The creation takes about 5 s (330 s x 0.015); the wait says where it is every second.
-    gcp_lab.gcp.settings.time_scale = 0.015
+    # The creation takes about 10 s (330 s x 0.03); the wait says where it is every second. How many lines that
+    # makes depends on how long each look's module start-up takes on a busy machine: at least one while it runs.
+    gcp_lab.gcp.settings.time_scale = 0.03
     first = run_playbook(PLAYBOOK, extra_vars=role_vars(tmp_path, gke_cluster_progress_interval=1), env=gcp_lab.env)
     waits = module_results(first, WAIT_TASK)
-    assert len(waits) >= 3, waits
+    assert len(waits) >= 2 and 'is RUNNING' in waits[0]['msg'], waits
     assert all('(CREATE_CLUSTER on west) is ' in item['msg'] and ' s since it started' in item['msg']
                and not item['changed'] for item in waits)
     assert [item['done'] for item in waits] == [False] * (len(waits) - 1) + [True]
