@@ -177,7 +177,8 @@ EXAMPLES = r'''
     disk_size_gb: 50
     disk_type: pd-standard
 
-- name: Start the creation without waiting, then wait showing its status every 25 s (ansible-core 2.18+)
+# The wait that shows the operation's status as it goes: see meshbridge.istio_vm.container_operation_info's example.
+- name: Start the creation without waiting for it
   meshbridge.istio_vm.container_cluster:
     name: west
     location: us-west2-a
@@ -185,22 +186,6 @@ EXAMPLES = r'''
     auth_kind: application
     wait: false
   register: west_started
-
-- name: Wait for the cluster's operation
-  meshbridge.istio_vm.container_operation_info:
-    name: "{{ west_started.operation.name }}"
-    location: us-west2-a
-    project: my-project
-    auth_kind: application
-    wait_timeout: 25
-    fail_on_timeout: "{{ ansible_loop.last }}"
-  # 96 x 25 s: the module's operation_timeout. No operation, no loop.
-  loop: "{{ range(96) | list if west_started.operation else [] }}"
-  loop_control:
-    extended: true
-    label: "{{ west_wait.msg | default('') }}"
-    break_when: west_wait.done | default(false) or west_wait is failed
-  register: west_wait
 '''
 
 RETURN = r'''
