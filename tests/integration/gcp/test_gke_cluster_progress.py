@@ -29,7 +29,9 @@ def test_a_slow_creation_shows_its_progress_and_the_recap_counts_it_once(run_pla
 
 
 def test_a_creation_left_running_by_a_killed_run_is_waited_for_not_started_again(run_playbook, gcp_lab, tmp_path):
-    gcp_lab.gcp.settings.time_scale = 0.015
+    # The creation takes about 33 s (330 s x 0.1): the resumed run must reach the cluster task while it still
+    # runs, and on a busy machine the run's start and the role's earlier tasks took over 5 s (a CI run failed so).
+    gcp_lab.gcp.settings.time_scale = 0.1
     # What a run killed right after starting the creation leaves: the operation running, nobody waiting.
     started = run_playbook("""
         - hosts: localhost
