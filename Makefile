@@ -19,7 +19,7 @@ docs:
 
 # Re-pin constraints.txt from a venv built from requirements-dev.txt alone.
 freeze:
-	rm -rf .build/freeze && python3 -m venv .build/freeze
+	rm -rf .build/freeze && "$$(hack/python.sh)" -m venv .build/freeze
 	.build/freeze/bin/pip install -q -r requirements-dev.txt
 	{ echo '# Full pinned tree for requirements-dev.txt (pip freeze of the test venv). Regenerate with: make freeze'; \
 	  .build/freeze/bin/pip freeze; } > constraints.txt

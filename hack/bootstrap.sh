@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Prepare a fresh machine (Debian 12, root) for the test command and the lab:
-# Debian packages, a pinned virtualenv in .venv, the collection on an ansible_collections path,
+# Debian packages, a pinned virtualenv (.venv), the collection on an ansible_collections path,
 # and ansible-test's pip bootstrap served from a local wheel (its own download host is unreachable here).
 # Safe to run again: every step checks before it acts.
 set -euo pipefail
@@ -23,17 +23,12 @@ if ((${#missing[@]})); then
   DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 fi
 
-python=${PYTHON:-python3.11}
-command -v "$python" >/dev/null || python=python3
-stamp=.venv/.installed-$(cat requirements-dev.txt constraints.txt | sha256sum | cut -c1-16)
-if [[ ! -e $stamp ]]; then
-  echo "bootstrap: creating .venv with pinned packages"
+# The newest ansible-core needs Python >= 3.12 on the controller; Debian 12's own is 3.11 (hack/python.sh).
+# .venv links to a venv made once per pin set outside the checkout (hack/cached-venv.sh).
+venv=$(hack/cached-venv.sh dev "$(hack/python.sh)" requirements-dev.txt constraints.txt)
+if [[ $(readlink .venv 2>/dev/null) != "$venv" ]]; then
   rm -rf .venv
-  "$python" -m venv .venv
-  # The machine's pip.conf adds local file indexes that are often empty; pip warns per package about them.
-  .venv/bin/pip install -q --disable-pip-version-check -r requirements-dev.txt -c constraints.txt \
-    2> >(grep -v 'is ignored: it is neither a file nor a directory' >&2)
-  touch "$stamp"
+  ln -s "$venv" .venv
 fi
 
 # The collection must live at .../ansible_collections/meshbridge/istio_vm for Ansible to load it.
@@ -41,15 +36,7 @@ collections=.build/collections/ansible_collections/meshbridge
 mkdir -p "$collections"
 ln -sfn "$top" "$collections/istio_vm"
 
-# ansible-test sanity creates a venv per test and bootstraps pip with a script it downloads from a host this
-# machine cannot reach. Serve that script from a local pip wheel instead.
-cache=$HOME/.ansible/test/cache
-wheels=$cache/pip-wheels
-if ! ls "$wheels"/pip-24.2-*.whl >/dev/null 2>&1; then
-  mkdir -p "$wheels"
-  .venv/bin/pip download -q --no-deps -d "$wheels" pip==24.2
-fi
-install -m 0644 hack/get_pip_offline.py "$cache/get_pip_24_2.py"
+hack/ansible-test-pip.sh .venv
 
 # The lab's real programs (etcd, Kubernetes, KWOK, Istio), built once from lab/tools' pins into ~/.cache.
 # The machine image has Go in /usr/local/go; the modules come from the Go module proxy.

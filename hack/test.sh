@@ -32,7 +32,7 @@ stage_sanity() {
   rm -rf "$copy" && mkdir -p "$copy"
   git ls-files -z --cached --others --exclude-standard |
     rsync -a --from0 --files-from=- ./ "$copy/"
-  (cd "$copy" && git init -q && git add -A && ansible-test sanity --python 3.11 --color no)
+  (cd "$copy" && git init -q && git add -A && ansible-test sanity --python 3.13 --color no)
 }
 
 # Per-test time limits (pytest-timeout): a unit test never waits on anything real; a lab or integration test may

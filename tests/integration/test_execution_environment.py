@@ -8,6 +8,7 @@ import os
 import subprocess
 import sys
 
+import ansible_collections
 import pytest
 import yaml
 from ansible_builder._target_scripts import introspect
@@ -60,6 +61,21 @@ def test_the_collections_are_the_collection_and_its_dependencies_at_versions_gal
     assert pinned[own] == galaxy['version']
     for name, allowed in galaxy['dependencies'].items():
         assert Version(pinned[name]) in SpecifierSet(allowed), (name, pinned[name], allowed)
+
+
+def test_the_image_runs_the_ansible_core_and_collections_the_tests_run_with(definition):
+    # The EE is what a user runs in production: the same ansible-core as .venv (requirements-dev.txt) and the
+    # dependency collections of .venv's Ansible package, not versions no test ran.
+    dev_pins = dict(line.split('==') for line in _requirement_lines(_read(REPO, 'requirements-dev.txt')))
+    assert definition['dependencies']['ansible_core']['package_pip'] == 'ansible-core==' + dev_pins['ansible-core']
+    installed = {}
+    for root in ansible_collections.__path__:
+        for name in ('google.cloud', 'kubernetes.core', 'ansible.posix', 'community.crypto'):
+            manifest = os.path.join(root, *name.split('.'), 'MANIFEST.json')
+            if name not in installed and os.path.exists(manifest):
+                installed[name] = yaml.safe_load(_read(manifest))['collection_info']['version']
+    pinned = {entry['name']: entry['version'] for entry in definition['dependencies']['galaxy']['collections']}
+    assert {name: pinned[name] for name in installed} == installed and len(installed) == 4, installed
 
 
 def test_the_system_packages_match_each_platform_and_include_the_kubeconfig_auth_plugin():
