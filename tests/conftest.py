@@ -15,7 +15,7 @@ REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
 class PlaybookResult:
-    """The outcome of one ansible-playbook run, read from the ansible.posix.json callback."""
+    """The outcome of one ansible-playbook run, read from the json_items callback (tests/callback_plugins)."""
 
     def __init__(self, completed):
         self.returncode = completed.returncode
@@ -77,7 +77,8 @@ def run_playbook(tmp_path, ssh_control_dir):
             command.append('--diff')
         run_env = dict(os.environ)
         run_env.update({
-            'ANSIBLE_STDOUT_CALLBACK': 'ansible.posix.json',
+            'ANSIBLE_STDOUT_CALLBACK': 'json_items',
+            'ANSIBLE_CALLBACK_PLUGINS': os.path.join(REPO, 'tests', 'callback_plugins'),
             'ANSIBLE_COLLECTIONS_PATH': os.path.join(REPO, '.build', 'collections'),
             'ANSIBLE_LOCALHOST_WARNING': 'false',
             'ANSIBLE_INVENTORY_UNPARSED_WARNING': 'false',
