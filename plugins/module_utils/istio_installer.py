@@ -246,11 +246,22 @@ class IstioInstaller:
 
     def wait_removed(self, timeout):
         try:
-            Poller().until(self.observe, lambda observed: observed is None, timeout, repr)
+            Poller().until(self._remaining, lambda remaining: remaining == (None, []), timeout, repr)
         except PollTimeout as timed_out:
             raise InstallError('Istio revision %s is still present %d s after istioctl uninstall: %s; look at '
-                               'the cluster (kubectl -n %s get deploy,svc,gateway,virtualservice)'
+                               'the cluster (kubectl -n %s get deploy,svc,gateway,virtualservice; kubectl get crd)'
                                % (self.revision or 'default', timeout, timed_out.last, NAMESPACE)) from None
+
+    def _remaining(self):
+        """What of this revision is still in the cluster: its settings, and after a purge (no revision) the Istio
+        CRDs Kubernetes is still deleting. istioctl only asks for their deletion; the API server removes a CRD
+        once every custom resource of it is gone, and until then creating the CRD again (a new install) fails."""
+        crds = []
+        if not self.revision:
+            crds = sorted(item['metadata']['name']
+                          for item in self.kube.list('apiextensions.k8s.io/v1', 'CustomResourceDefinition')
+                          if item['metadata']['name'].endswith('.istio.io'))
+        return self.observe(), crds
 
     def _not_ready(self):
         missing = []

@@ -143,7 +143,8 @@ options:
   wait:
     description:
       - Wait until istiod is Available and the east-west gateway has an address (or, for V(absent), until the
-        revision is gone).
+        revision is gone and, without O(revision), until Kubernetes has deleted Istio's CRDs, so that an install
+        right after does not meet CRDs still being deleted).
     type: bool
     default: true
   wait_timeout:

@@ -107,6 +107,42 @@ def test_wait_ready_backs_off_within_the_timeout_and_names_what_is_not_ready(mon
     assert sum(clock.sleeps) == pytest.approx(20) and max(clock.sleeps) <= 5
 
 
+class _Purged:
+    """A cluster after istioctl uninstall --purge: nothing of Istio is left but CRDs the API server is still
+    deleting, for ``reads_left`` lists."""
+
+    def __init__(self, reads_left):
+        self.reads_left = reads_left
+
+    def get(self, api_version, kind, name, namespace=None):
+        return None
+
+    def list(self, api_version, kind, namespace=None, label_selector=None):
+        assert (api_version, kind) == ('apiextensions.k8s.io/v1', 'CustomResourceDefinition')
+        self.reads_left -= 1
+        names = ['certificates.cert-manager.io'] + (['workloadgroups.networking.istio.io'] if self.reads_left >= 0 else [])
+        return [{'metadata': {'name': name}} for name in names]
+
+
+def test_a_purge_is_done_once_istios_crds_are_deleted_and_only_istios(monkeypatch):
+    clock = FakeClock(start=1000.0)
+    monkeypatch.setattr(time, 'monotonic', clock)
+    monkeypatch.setattr(time, 'sleep', clock.sleep)
+    cluster = _Purged(reads_left=3)
+    inst.IstioInstaller(cluster, {'revision': ''}).wait_removed(60)
+    assert len(clock.sleeps) == 3
+
+    with pytest.raises(inst.InstallError) as failed:
+        inst.IstioInstaller(_Purged(reads_left=1000), {'revision': ''}).wait_removed(10)
+    assert 'workloadgroups.networking.istio.io' in str(failed.value) and 'cert-manager' not in str(failed.value)
+
+
+def test_removing_a_revision_leaves_the_crds_to_the_other_revisions(monkeypatch):
+    cluster = _Purged(reads_left=1000)
+    inst.IstioInstaller(cluster, {'revision': 'canary'}).wait_removed(10)
+    assert cluster.reads_left == 1000
+
+
 class _Installed:
     """A cluster running istiod with the given image."""
 
