@@ -133,15 +133,23 @@ def test_modules_create_converge_skip_check_mode_and_delete(playbook, gcp, backe
     assert code == 0 and stats['changed'] == 0
 
 
-def test_instance_with_a_partial_network_url_reports_changed_every_run(playbook, gcp, caplog):
+def test_instance_with_a_partial_network_url_reports_changed_every_run(playbook, gcp, session, caplog):
     tasks = INSTANCE % ('deletion_protection: false', 'global/networks/default', AUTH)
     assert playbook(tasks)[1]['changed'] == 1
+    url = 'https://compute.googleapis.com/compute/v1/projects/%s/zones/us-west2-a/instances/istio-gce' % PROJECT
+    before = session.get(url).json()
     caplog.set_level('INFO', logger='lab.gcp')
     code, stats, _results = playbook(tasks)
-    # The API answers with the network's full URL; the module compares it with the partial one it was given,
-    # finds nothing it knows how to update (no request at all) and still reports a change.
+    # The API answers with the network's full URL; the module compares it with the partial one it was given and
+    # reports a change on every run. What it sends changes nothing: google.cloud 1.10.2 sent no request at all,
+    # 1.15.0 (Ansible 14) sends setTags with the tags the instance already has.
     assert code == 0 and stats['changed'] == 1
-    assert not [r.getMessage() for r in caplog.records if '/instances/istio-gce/' in r.getMessage() and '"GET' not in r.getMessage()]
+    sent = [r.getMessage() for r in caplog.records if '/instances/istio-gce' in r.getMessage() and '"GET' not in r.getMessage()]
+    assert all('/instances/istio-gce/setTags ' in line for line in sent), sent
+    after = session.get(url).json()
+    assert [(each['tags']['items'], each['networkInterfaces'][0]['network'], each['metadata'].get('items'), each['labels'])
+            for each in (before, after)] == [(before['tags']['items'], before['networkInterfaces'][0]['network'],
+                                              before['metadata'].get('items'), before['labels'])] * 2
 
 
 def test_quota_errors_fail_the_module_without_retry(playbook, gcp):
