@@ -30,7 +30,7 @@ import os
 import shutil
 import time
 
-from lab.kubernetes import binaries
+from lab.kubernetes import binaries, pod_spec
 from lab.kubernetes.client import KubeApi, KubeError
 from lab.kubernetes.control_plane import kubeconfig_text
 from lab.kubernetes.processes import Program
@@ -174,14 +174,7 @@ class IstiodPods:
         return changed
 
     def _token(self, pod, audiences, seconds):
-        request = {'apiVersion': 'authentication.k8s.io/v1', 'kind': 'TokenRequest', 'spec': {
-            'expirationSeconds': seconds, 'boundObjectRef': {'apiVersion': 'v1', 'kind': 'Pod', 'name': pod.name,
-                                                             'uid': pod.uid}}}
-        if audiences:
-            request['spec']['audiences'] = audiences
-        answer = self.api.create('/api/v1/namespaces/%s/serviceaccounts/%s/token' % (NAMESPACE, pod.service_account),
-                                 request)
-        return answer['status']['token'].encode()
+        return pod_spec.bound_token(self.api, NAMESPACE, pod.service_account, pod.name, pod.uid, audiences, seconds)
 
     def _renew_tokens(self, pod):
         secrets_dir = os.path.join(pod.root, 'var', 'run', 'secrets')

@@ -22,6 +22,7 @@ Differences from a node, each because the lab has no cluster DNS or kube-proxy f
 - readiness is KWOK's, apart from the sidecar's startup probe, which gates the app containers as on a node.
 """
 
+import functools
 import hashlib
 import json
 import os
@@ -145,16 +146,9 @@ class MeshPods:
 
     # -- one pod ------------------------------------------------------------------------------------------------
     def _token(self, pod):
-        def token(audiences, seconds):
-            request = {'apiVersion': 'authentication.k8s.io/v1', 'kind': 'TokenRequest', 'spec': {
-                'expirationSeconds': seconds, 'boundObjectRef': {
-                    'apiVersion': 'v1', 'kind': 'Pod', 'name': pod['metadata']['name'], 'uid': pod['metadata']['uid']}}}
-            if audiences:
-                request['spec']['audiences'] = audiences
-            answer = self.api.create('/api/v1/namespaces/%s/serviceaccounts/%s/token' % (
-                pod['metadata']['namespace'], pod['spec'].get('serviceAccountName') or 'default'), request)
-            return answer['status']['token'].encode()
-        return token
+        meta = pod['metadata']
+        return functools.partial(pod_spec.bound_token, self.api, meta['namespace'],
+                                 pod['spec'].get('serviceAccountName') or 'default', meta['name'], meta['uid'])
 
     def _etc_files(self, pod, directory):
         """/etc/hosts (the pod's own name, and the Services' names: see the module's note), resolv.conf, hostname."""

@@ -109,6 +109,18 @@ def write_file(path, data, mode):
     os.replace(path + '.new', path)
 
 
+def bound_token(api, namespace, service_account, pod_name, pod_uid, audiences, seconds):
+    """A service-account token bound to the pod, from the TokenRequest API, as the kubelet asks for a projected
+    token; ``audiences`` None for the API server's own."""
+    spec = {'expirationSeconds': seconds,
+            'boundObjectRef': {'apiVersion': 'v1', 'kind': 'Pod', 'name': pod_name, 'uid': pod_uid}}
+    if audiences:
+        spec['audiences'] = audiences
+    answer = api.create('/api/v1/namespaces/%s/serviceaccounts/%s/token' % (namespace, service_account),
+                        {'apiVersion': 'authentication.k8s.io/v1', 'kind': 'TokenRequest', 'spec': spec})
+    return answer['status']['token'].encode()
+
+
 class PodVolumes:
     """The files of ``pod``'s volumes under ``root`` (one directory per volume); ``token`` is
     ``token(audiences, seconds) -> bytes`` for the pod's service account, bound to the pod."""
